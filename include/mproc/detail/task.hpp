@@ -1,0 +1,176 @@
+#pragma once
+// Task identity, registration and invocation: what turns `submit<F>` into bytes and back.
+
+#include <mproc/detail/archive.hpp>
+#include <mproc/serializable.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+
+namespace mproc::detail {
+
+/// Returns the name of the function `F` as the compiler spells it; the same in every process
+/// running the same binary, whatever its load address.
+template <auto F>
+constexpr std::string_view task_name() noexcept {
+#if defined(_MSC_VER) && !defined(__clang__)
+  constexpr std::string_view s = __FUNCSIG__;  // "... task_name<&ns::work>(void) noexcept"
+  constexpr std::size_t begin = s.find("task_name<") + 10;
+  constexpr std::size_t end = s.rfind(">(void)");
+#else
+  constexpr std::string_view s = __PRETTY_FUNCTION__;  // "... [with auto F = ns::work; ...]"
+  constexpr std::size_t begin = s.find("F = ") + 4;
+  constexpr std::size_t end = s.find_first_of(";]", begin);
+#endif
+  return s.substr(begin, end - begin);
+}
+
+/// Returns the 64-bit FNV-1a digest of `s`: the key a task travels under.
+constexpr std::uint64_t digest(std::string_view s) noexcept {
+  std::uint64_t h = 14695981039346656037ULL;
+  for (const char c : s) {
+    h ^= static_cast<unsigned char>(c);
+    h *= 1099511628211ULL;
+  }
+  return h;
+}
+
+template <class Fn>
+struct function_traits {
+  static constexpr bool is_function = false;
+};
+template <class R, class... P>
+struct function_traits<R (*)(P...)> {
+  static constexpr bool is_function = true;
+  using result = R;
+  using arguments = std::tuple<std::remove_cvref_t<P>...>;
+  static constexpr std::size_t arity = sizeof...(P);
+  static constexpr bool has_mutable_reference =
+      ((std::is_lvalue_reference_v<P> && !std::is_const_v<std::remove_reference_t<P>>) || ...);
+};
+template <class R, class... P>
+struct function_traits<R (*)(P...) noexcept> : function_traits<R (*)(P...)> {};
+
+template <auto F>
+using traits_of = function_traits<decltype(F)>;
+template <auto F>
+using result_of = std::remove_cvref_t<typename traits_of<F>::result>;
+
+// Each check is a class template so that the compiler's "in instantiation of" line names the
+// offending type right next to the message.
+template <class T>
+struct argument_type_check {
+  static_assert(serializable<T>,
+                "mproc: a task argument type is not serializable. The type is the T in "
+                "'mproc::detail::argument_type_check<T>' above. Give it a Boost.Serialization "
+                "serialize() (member or free), or pass serializable data and build the object "
+                "in the worker.");
+  static_assert(!serializable<T> || std::is_default_constructible_v<T>,
+                "mproc: a task argument type must be default-constructible (the worker builds "
+                "it before reading it).");
+  static constexpr bool ok = true;
+};
+
+template <class T>
+struct result_type_check {
+  static_assert(std::is_void_v<T> || serializable<T>,
+                "mproc: a task's result type is not serializable. The type is the T in "
+                "'mproc::detail::result_type_check<T>' above. Give it a Boost.Serialization "
+                "serialize() (member or free), or return serializable data.");
+  static_assert(std::is_void_v<T> || !serializable<T> || std::is_default_constructible_v<T>,
+                "mproc: a task's result type must be default-constructible.");
+  static constexpr bool ok = true;
+};
+
+template <class Tuple>
+struct arguments_check;
+template <class... P>
+struct arguments_check<std::tuple<P...>> {
+  static constexpr bool ok = (argument_type_check<P>::ok && ...);
+};
+
+/// Checks at compile time that `F` can be a task; true when it can (otherwise compilation stops).
+template <auto F>
+constexpr bool check_task() {
+  static_assert(traits_of<F>::is_function,
+                "mproc: a task must be a function at namespace scope or a static member "
+                "function, given as a template argument: pool.submit<my_function>(args...)");
+  if constexpr (traits_of<F>::is_function) {
+    static_assert(!traits_of<F>::has_mutable_reference,
+                  "mproc: a task cannot take a parameter by non-const reference: changes made in "
+                  "the worker would not reach the caller. Return the value instead.");
+    return arguments_check<typename traits_of<F>::arguments>::ok &&
+           result_type_check<result_of<F>>::ok;
+  }
+  return false;
+}
+
+/// Runs `count` calls of `F`, each reading its arguments from `in` and writing its result to `out`.
+using invoker = void (*)(input_archive& in, output_archive& out, std::uint32_t count);
+
+/// Records a task under `name`; returns its key. Duplicates are reported by `registry_problems()`.
+std::uint64_t register_task(std::string_view name, invoker run) noexcept;
+
+// Thrown inside a worker when decoding arguments or encoding a result fails, so that the
+// failure is reported as a serialization_error and not as an exception of the task.
+struct decode_failure {
+  std::string what;
+};
+struct encode_failure {
+  std::string what;
+};
+
+template <auto F>
+void invoke(input_archive& in, output_archive& out, std::uint32_t count) {
+  using arguments = typename traits_of<F>::arguments;
+  using result = result_of<F>;
+  for (std::uint32_t i = 0; i < count; ++i) {
+    arguments args;
+    try {
+      std::apply([&in](auto&... a) { ((in >> a), ...); }, args);
+    } catch (const std::exception& e) {
+      throw decode_failure{e.what()};
+    }
+    if constexpr (std::is_void_v<result>) {
+      std::apply(F, std::move(args));
+    } else {
+      const result r = std::apply(F, std::move(args));
+      try {
+        out << r;
+      } catch (const std::exception& e) {
+        throw encode_failure{e.what()};
+      }
+    }
+  }
+}
+
+/// Registers `F` during static initialisation of every process running this binary.
+template <auto F>
+struct task_entry {
+  static inline const std::uint64_t key = register_task(task_name<F>(), &invoke<F>);
+};
+
+// Converts one argument to its parameter type (if it is not that already) and writes it.
+template <class P, class A>
+void write_argument(output_archive& out, A&& arg) {
+  const P& value = std::forward<A>(arg);
+  out << value;
+}
+
+/// Writes one call's arguments, converted to the parameter types of `F`, to `out`.
+template <auto F, class... A>
+void write_arguments(output_archive& out, A&&... args) {
+  using arguments = typename traits_of<F>::arguments;
+  static_assert(sizeof...(A) == std::tuple_size_v<arguments>,
+                "mproc: wrong number of arguments for this task");
+  [&]<std::size_t... I>(std::index_sequence<I...>) {
+    (write_argument<std::tuple_element_t<I, arguments>>(out, std::forward<A>(args)), ...);
+  }(std::index_sequence_for<A...>{});
+}
+
+}  // namespace mproc::detail

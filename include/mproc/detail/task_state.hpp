@@ -1,0 +1,58 @@
+#pragma once
+// The state a future shares with the pool: untyped result bytes or an error.
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+namespace mproc::detail {
+
+/// The shared state of one submitted task (or one chunk of a `map`).
+///
+/// Thread-safe. The pool completes it once; futures wait on it and take the result.
+class task_state {
+ public:
+  /// Creates the state of a task that is waiting to run `count` calls.
+  explicit task_state(std::uint32_t count) : count_(count) {}
+
+  /// Marks the task as started; false if it was cancelled first.
+  bool try_start();
+  /// Cancels the task if it has not started; true if it was cancelled by this call.
+  bool cancel();
+  /// Completes the task with its encoded results.
+  void set_value(std::vector<char> bytes);
+  /// Completes the task with an error.
+  void set_error(std::exception_ptr error);
+
+  /// Returns whether the task is complete (value, error or cancelled).
+  bool ready() const;
+  /// Blocks until the task is complete.
+  void wait() const;
+  /// Blocks until the task is complete or `deadline` passes; true if complete.
+  bool wait_until(std::chrono::steady_clock::time_point deadline) const;
+  /// Waits, then returns the encoded results or rethrows the error.
+  std::vector<char> take();
+  /// Returns how many calls the task holds.
+  std::uint32_t count() const noexcept { return count_; }
+  /// Runs `callback` once the task completes (at once, in this thread, if it already has).
+  void on_done(std::function<void()> callback);
+
+ private:
+  enum class status : std::uint8_t { pending, running, done };
+  void complete(std::unique_lock<std::mutex>& lock);
+
+  const std::uint32_t count_;
+  mutable std::mutex mutex_;
+  mutable std::condition_variable done_cv_;
+  status status_ = status::pending;                  // guarded by mutex_
+  std::vector<char> value_;                          // guarded by mutex_
+  std::exception_ptr error_;                         // guarded by mutex_
+  std::vector<std::function<void()>> callbacks_;     // guarded by mutex_
+};
+
+}  // namespace mproc::detail

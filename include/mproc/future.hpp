@@ -1,0 +1,204 @@
+#pragma once
+
+#include <mproc/detail/archive.hpp>
+#include <mproc/detail/task_state.hpp>
+#include <mproc/errors.hpp>
+
+#include <boost/archive/archive_exception.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <deque>
+#include <future>
+#include <iterator>
+#include <memory>
+#include <stdexcept>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+namespace mproc {
+
+class process_pool;
+template <class T>
+class future;
+
+namespace detail {
+
+/// Decodes `count` values of type `T` from `bytes`, appending them to `out`.
+template <class T>
+void decode_values(const std::vector<char>& bytes, std::size_t count, std::vector<T>& out) {
+  try {
+    span_source source(bytes.data(), bytes.size());
+    input_archive in(source, archive_flags);
+    for (std::size_t i = 0; i < count; ++i) in >> out.emplace_back();
+  } catch (const boost::archive::archive_exception& e) {
+    throw serialization_error(std::string("cannot decode a task result: ") + e.what());
+  }
+}
+
+/// Creates futures from shared states (the pool's side of the future's constructor).
+struct future_access {
+  template <class T>
+  static future<T> make(std::shared_ptr<task_state> state) {
+    return future<T>(std::move(state));
+  }
+  template <class T>
+  static const std::shared_ptr<task_state>& state(const future<T>& f) {
+    return f.state_;
+  }
+};
+
+}  // namespace detail
+
+/// The result of a task that runs in a worker process, available once the task completes.
+///
+/// Like `std::future`: `get()` may be called once. Not thread-safe: one thread uses a future.
+template <class T>
+class future {
+ public:
+  /// Creates a future with no task (`valid()` is false).
+  future() = default;
+
+  /// Waits for the task and returns its result, or throws its error (`remote_error`,
+  /// `worker_crashed`, `task_timeout`, `serialization_error`, `cancelled_error`, ...).
+  ///
+  /// Afterwards `valid()` is false. Throws `std::future_error` if the future is not valid.
+  T get() {
+    std::shared_ptr<detail::task_state> state = release();
+    std::vector<char> bytes = state->take();
+    if constexpr (!std::is_void_v<T>) {
+      std::vector<T> values;
+      values.reserve(1);
+      detail::decode_values(bytes, 1, values);
+      return std::move(values.front());
+    }
+  }
+
+  /// Blocks until the task completes.
+  void wait() const { checked().wait(); }
+
+  /// Blocks until the task completes or `timeout` passes; never longer than `timeout`.
+  template <class Rep, class Period>
+  std::future_status wait_for(const std::chrono::duration<Rep, Period>& timeout) const {
+    const auto deadline = std::chrono::steady_clock::now() +
+                          std::chrono::ceil<std::chrono::steady_clock::duration>(timeout);
+    return checked().wait_until(deadline) ? std::future_status::ready : std::future_status::timeout;
+  }
+
+  /// Returns whether the task has completed (with a value, an error, or by cancellation).
+  bool ready() const { return checked().ready(); }
+
+  /// Cancels the task if it has not started; true if it will never run.
+  bool cancel() { return checked().cancel(); }
+
+  /// Returns whether this future refers to a task (false after `get()` or when moved from).
+  bool valid() const noexcept { return state_ != nullptr; }
+
+ private:
+  friend struct detail::future_access;
+  explicit future(std::shared_ptr<detail::task_state> state) : state_(std::move(state)) {}
+
+  detail::task_state& checked() const {
+    if (!state_) throw std::future_error(std::future_errc::no_state);
+    return *state_;
+  }
+  std::shared_ptr<detail::task_state> release() {
+    checked();
+    return std::exchange(state_, nullptr);
+  }
+
+  std::shared_ptr<detail::task_state> state_;
+};
+
+namespace detail {
+
+// Indexes of futures in the order they complete.
+class completion_queue {
+ public:
+  void push(std::size_t index);
+  std::size_t pop();
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::deque<std::size_t> ready_;  // guarded by mutex_
+};
+
+}  // namespace detail
+
+/// A range over futures that yields each one as it becomes ready (see `as_completed`).
+template <class T>
+class completed_range {
+ public:
+  /// An input iterator that blocks in `operator++` until the next future is ready.
+  class iterator {
+   public:
+    using iterator_category = std::input_iterator_tag;
+    using value_type = future<T>;
+    using difference_type = std::ptrdiff_t;
+    using pointer = future<T>*;
+    using reference = future<T>&;
+
+    /// Creates the end iterator.
+    iterator() = default;
+    /// Returns the future that became ready.
+    future<T>& operator*() const { return (*range_->futures_)[current_]; }
+    /// Returns a pointer to the future that became ready.
+    future<T>* operator->() const { return &**this; }
+    /// Waits for the next future to become ready.
+    iterator& operator++() {
+      advance();
+      return *this;
+    }
+    /// Waits for the next future to become ready (postfix form; returns nothing useful).
+    void operator++(int) { advance(); }
+    /// Returns whether both iterators are at the same position.
+    friend bool operator==(const iterator& a, const iterator& b) noexcept {
+      return a.range_ == b.range_ && (a.range_ == nullptr || a.seen_ == b.seen_);
+    }
+
+   private:
+    friend class completed_range;
+    explicit iterator(completed_range* range) : range_(range) { advance(); }
+    void advance() {
+      if (seen_ == range_->expected_) {
+        range_ = nullptr;
+        return;
+      }
+      current_ = range_->queue_->pop();
+      ++seen_;
+    }
+    completed_range* range_ = nullptr;
+    std::size_t current_ = 0;
+    std::size_t seen_ = 0;
+  };
+
+  /// Watches every valid future in `futures`; the vector must outlive the range.
+  explicit completed_range(std::vector<future<T>>& futures)
+      : futures_(&futures), queue_(std::make_shared<detail::completion_queue>()) {
+    for (std::size_t i = 0; i < futures.size(); ++i) {
+      const auto& state = detail::future_access::state(futures[i]);
+      if (!state) continue;
+      ++expected_;
+      state->on_done([queue = queue_, i] { queue->push(i); });
+    }
+  }
+  /// Starts waiting for the first ready future.
+  iterator begin() { return iterator(this); }
+  /// Returns the end of the range.
+  iterator end() { return iterator(); }
+
+ private:
+  std::vector<future<T>>* futures_;
+  std::shared_ptr<detail::completion_queue> queue_;
+  std::size_t expected_ = 0;
+};
+
+/// Returns a range that yields each valid future of `futures` once, in the order they complete.
+template <class T>
+completed_range<T> as_completed(std::vector<future<T>>& futures) {
+  return completed_range<T>(futures);
+}
+
+}  // namespace mproc

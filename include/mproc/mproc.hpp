@@ -1,0 +1,9 @@
+#pragma once
+// The umbrella header: everything a program needs to run functions in worker processes.
+
+#include <mproc/errors.hpp>
+#include <mproc/future.hpp>
+#include <mproc/init.hpp>
+#include <mproc/pool.hpp>
+#include <mproc/serializable.hpp>
+#include <mproc/start_method.hpp>

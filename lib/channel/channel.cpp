@@ -1,0 +1,107 @@
+#include "channel/channel.hpp"
+
+#include "platform/process.hpp"
+
+#include <mproc/errors.hpp>
+
+#include <boost/interprocess/mapped_region.hpp>
+#include <boost/interprocess/shared_memory_object.hpp>
+
+#include <new>
+
+namespace bip = boost::interprocess;
+
+namespace mproc::channel {
+
+namespace {
+constexpr std::size_t header_space = 4096;  // keeps the ring data page-aligned
+}
+
+struct segment::mapping {
+  bip::mapped_region region;
+};
+
+std::shared_ptr<segment> segment::create(std::size_t capacity) {
+  std::shared_ptr<segment> s(new segment());
+  s->name_ = "mproc-" + std::to_string(platform::current_pid()) + "-" + platform::random_hex(12);
+  bip::permissions owner_only(0600);
+  bip::shared_memory_object shm(bip::create_only, s->name_.c_str(), bip::read_write, owner_only);
+  s->linked_ = true;
+  shm.truncate(static_cast<bip::offset_t>(header_space + 2 * capacity));
+  s->mapping_ = std::make_unique<mapping>(mapping{bip::mapped_region(shm, bip::read_write)});
+  auto* base = static_cast<char*>(s->mapping_->region.get_address());
+  s->header_ = new (base) segment_header();
+  s->header_->capacity = capacity;
+  s->to_worker_data_ = base + header_space;
+  s->to_parent_data_ = base + header_space + capacity;
+  return s;
+}
+
+std::shared_ptr<segment> segment::open(const std::string& name) {
+  std::shared_ptr<segment> s(new segment());
+  s->name_ = name;
+  bip::shared_memory_object shm(bip::open_only, name.c_str(), bip::read_write);
+  s->mapping_ = std::make_unique<mapping>(mapping{bip::mapped_region(shm, bip::read_write)});
+  auto* base = static_cast<char*>(s->mapping_->region.get_address());
+  s->header_ = std::launder(reinterpret_cast<segment_header*>(base));
+  const std::uint64_t capacity = s->header_->capacity;
+  if (capacity == 0 || header_space + 2 * capacity > s->mapping_->region.get_size()) {
+    throw start_error("cannot attach to the pool's shared memory: the segment is malformed");
+  }
+  s->to_worker_data_ = base + header_space;
+  s->to_parent_data_ = base + header_space + capacity;
+  return s;
+}
+
+segment::~segment() { unlink(); }
+
+void segment::unlink() noexcept {
+  if (!linked_) return;
+  linked_ = false;
+  bip::shared_memory_object::remove(name_.c_str());
+}
+
+void segment::mark_worker_gone() noexcept {
+  header_->worker_gone.store(1, std::memory_order_seq_cst);
+  for (ring_control* r : {&header_->to_worker, &header_->to_parent}) {
+    r->data_signal.fetch_add(1);
+    r->space_signal.fetch_add(1);
+    platform::wake_word(r->data_signal);
+    platform::wake_word(r->space_signal);
+  }
+}
+
+endpoint segment::parent_endpoint() {
+  const peer_state peer{&header_->worker_gone, nullptr, {}};
+  return endpoint{ring(header_->to_worker, to_worker_data_, header_->capacity, peer),
+                  ring(header_->to_parent, to_parent_data_, header_->capacity, peer)};
+}
+
+endpoint segment::worker_endpoint(bool (*parent_alive)()) {
+  const peer_state peer{&header_->parent_gone, parent_alive, std::chrono::milliseconds(500)};
+  return endpoint{ring(header_->to_parent, to_parent_data_, header_->capacity, peer),
+                  ring(header_->to_worker, to_worker_data_, header_->capacity, peer)};
+}
+
+io_status endpoint::send(const message_header& header, const char* payload) {
+  if (const io_status s = out.write(reinterpret_cast<const char*>(&header), sizeof header);
+      s != io_status::ok) {
+    return s;
+  }
+  return out.write(payload, static_cast<std::size_t>(header.size));
+}
+
+io_status endpoint::receive(message_header& header, std::vector<char>& payload,
+                            std::chrono::steady_clock::time_point deadline) {
+  if (const io_status s = in.read(reinterpret_cast<char*>(&header), sizeof header, deadline);
+      s != io_status::ok) {
+    return s;
+  }
+  if (header.magic != message_header::magic_value) {
+    throw serialization_error("cannot read a message: bad header (the channel is corrupt)");
+  }
+  payload.resize(static_cast<std::size_t>(header.size));
+  return in.read(payload.data(), payload.size(), deadline);
+}
+
+}  // namespace mproc::channel

@@ -1,0 +1,107 @@
+#pragma once
+// The shared-memory transport between the parent and one worker: a segment holding two rings
+// (tasks to the worker, results to the parent) and the framing of messages on them.
+
+#include "channel/ring.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace mproc::channel {
+
+/// What a message is.
+enum class message_kind : std::uint16_t {
+  hello = 1,  ///< worker → parent: the loop is running; `key` is the registry digest
+  task,       ///< parent → worker: run `count` calls of task `key`
+  result,     ///< worker → parent: the encoded results of task `id`
+  failure,    ///< worker → parent: task `id` failed; `code` says how (see failure_code)
+  shutdown    ///< parent → worker: leave the loop and exit
+};
+
+/// Why a task failed in its worker.
+enum class failure_code : std::uint16_t {
+  remote_exception = 1,  ///< the task threw
+  decode_failed,         ///< its arguments could not be decoded
+  encode_failed,         ///< its result could not be encoded
+  unknown_task           ///< the worker has no task under that key
+};
+
+/// The fixed header in front of every message; readable without decoding the payload.
+struct message_header {
+  static constexpr std::uint32_t magic_value = 0x4d50524fU;  // "MPRO"
+  std::uint32_t magic = magic_value;
+  message_kind kind = message_kind::task;
+  std::uint16_t code = 0;
+  std::uint32_t count = 0;
+  std::uint32_t reserved = 0;
+  std::uint64_t id = 0;
+  std::uint64_t key = 0;
+  std::uint64_t size = 0;
+};
+
+/// Control block at the start of each segment.
+struct segment_header {
+  std::uint64_t capacity = 0;                  // bytes in each ring
+  std::atomic<std::uint32_t> worker_gone{0};   // set by the parent when the worker process ended
+  std::atomic<std::uint32_t> parent_gone{0};   // set by the worker when its parent ended
+  ring_control to_worker;
+  ring_control to_parent;
+};
+
+struct endpoint;
+
+/// A mapped shared-memory segment for one worker, created owner-only under an unpredictable name.
+class segment {
+ public:
+  /// Creates and maps a new segment whose rings hold `capacity` bytes each.
+  static std::shared_ptr<segment> create(std::size_t capacity);
+  /// Opens and maps the segment called `name` (in a spawned worker).
+  static std::shared_ptr<segment> open(const std::string& name);
+
+  ~segment();
+  segment(const segment&) = delete;
+  segment& operator=(const segment&) = delete;
+
+  /// Removes the name; the memory stays mapped for whoever has it mapped. Idempotent.
+  void unlink() noexcept;
+  /// Returns the segment's name.
+  const std::string& name() const noexcept { return name_; }
+  /// Returns the control block.
+  segment_header& header() noexcept { return *header_; }
+  /// Marks the worker as gone and wakes anyone waiting on either ring.
+  void mark_worker_gone() noexcept;
+
+  /// Returns the parent's view: writes tasks, reads results.
+  endpoint parent_endpoint();
+  /// Returns the worker's view: reads tasks, writes results; `parent_alive` is polled.
+  endpoint worker_endpoint(bool (*parent_alive)());
+
+ private:
+  segment() = default;
+  struct mapping;
+  std::unique_ptr<mapping> mapping_;
+  std::string name_;
+  bool linked_ = false;
+  segment_header* header_ = nullptr;
+  char* to_worker_data_ = nullptr;
+  char* to_parent_data_ = nullptr;
+};
+
+/// Sends and receives whole messages over one side of a segment.
+struct endpoint {
+  ring out;
+  ring in;
+
+  /// Sends a header and its payload of `header.size` bytes.
+  io_status send(const message_header& header, const char* payload);
+  /// Receives the next message; its payload replaces the contents of `payload`.
+  io_status receive(message_header& header, std::vector<char>& payload,
+                    std::chrono::steady_clock::time_point deadline = ring::no_deadline());
+};
+
+}  // namespace mproc::channel

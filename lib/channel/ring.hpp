@@ -1,0 +1,154 @@
+#pragma once
+// A single-producer/single-consumer byte ring in shared memory. It holds no lock: a process that
+// dies in the middle of a read or write leaves nothing that blocks the other side, which learns
+// of the death through the `gone` flag and a wake-up.
+
+#include "platform/process.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+namespace mproc::channel {
+
+/// Positions and wake-up words of one ring; lives in shared memory.
+struct ring_control {
+  alignas(64) std::atomic<std::uint64_t> write_pos{0};
+  std::atomic<std::uint32_t> data_signal{0};      // bumped after each write; the reader sleeps on it
+  std::atomic<std::uint32_t> reader_sleeping{0};
+  alignas(64) std::atomic<std::uint64_t> read_pos{0};
+  std::atomic<std::uint32_t> space_signal{0};     // bumped after each read; the writer sleeps on it
+  std::atomic<std::uint32_t> writer_sleeping{0};
+};
+
+/// The outcome of a blocking ring operation.
+enum class io_status { ok, timed_out, peer_gone };
+
+/// Tells a waiting side whether the other side is still there.
+struct peer_state {
+  /// Set (and both signals bumped) by whoever learns that the peer died.
+  std::atomic<std::uint32_t>* gone = nullptr;
+  /// If set, called between sleeps of at most `check_every`; false marks the peer gone.
+  bool (*alive)() = nullptr;
+  std::chrono::milliseconds check_every{500};
+};
+
+/// One side's view of a ring: either its writer or its reader.
+class ring {
+ public:
+  ring(ring_control& control, char* data, std::uint64_t capacity, peer_state peer) noexcept
+      : c_(control), data_(data), capacity_(capacity), peer_(peer) {}
+
+  /// Writes all `n` bytes, waiting for space as needed.
+  io_status write(const char* p, std::size_t n) {
+    while (n > 0) {
+      const std::uint64_t wp = c_.write_pos.load(std::memory_order_relaxed);
+      std::uint64_t space = 0;
+      for (;;) {
+        space = capacity_ - (wp - c_.read_pos.load(std::memory_order_acquire));
+        if (space > 0) break;
+        if (const io_status s = sleep(c_.space_signal, c_.writer_sleeping, [&] {
+              return capacity_ - (wp - c_.read_pos.load(std::memory_order_seq_cst)) > 0;
+            }, no_deadline());
+            s != io_status::ok) {
+          return s;
+        }
+      }
+      const std::size_t chunk = static_cast<std::size_t>(std::min<std::uint64_t>(space, n));
+      copy_in(wp, p, chunk);
+      c_.write_pos.store(wp + chunk, std::memory_order_seq_cst);
+      signal(c_.data_signal, c_.reader_sleeping);
+      p += chunk;
+      n -= chunk;
+    }
+    return io_status::ok;
+  }
+
+  /// Reads exactly `n` bytes, waiting for data until `deadline`.
+  io_status read(char* p, std::size_t n, std::chrono::steady_clock::time_point deadline) {
+    while (n > 0) {
+      const std::uint64_t rp = c_.read_pos.load(std::memory_order_relaxed);
+      std::uint64_t avail = 0;
+      for (;;) {
+        avail = c_.write_pos.load(std::memory_order_acquire) - rp;
+        if (avail > 0) break;
+        if (const io_status s = sleep(c_.data_signal, c_.reader_sleeping, [&] {
+              return c_.write_pos.load(std::memory_order_seq_cst) - rp > 0;
+            }, deadline);
+            s != io_status::ok) {
+          return s;
+        }
+      }
+      const std::size_t chunk = static_cast<std::size_t>(std::min<std::uint64_t>(avail, n));
+      copy_out(rp, p, chunk);
+      c_.read_pos.store(rp + chunk, std::memory_order_seq_cst);
+      signal(c_.space_signal, c_.writer_sleeping);
+      p += chunk;
+      n -= chunk;
+    }
+    return io_status::ok;
+  }
+
+  static std::chrono::steady_clock::time_point no_deadline() noexcept {
+    return std::chrono::steady_clock::time_point::max();
+  }
+
+ private:
+  void copy_in(std::uint64_t pos, const char* p, std::size_t n) noexcept {
+    const std::size_t at = static_cast<std::size_t>(pos % capacity_);
+    const std::size_t first = std::min<std::size_t>(n, static_cast<std::size_t>(capacity_) - at);
+    std::memcpy(data_ + at, p, first);
+    std::memcpy(data_, p + first, n - first);
+  }
+  void copy_out(std::uint64_t pos, char* p, std::size_t n) const noexcept {
+    const std::size_t at = static_cast<std::size_t>(pos % capacity_);
+    const std::size_t first = std::min<std::size_t>(n, static_cast<std::size_t>(capacity_) - at);
+    std::memcpy(p, data_ + at, first);
+    std::memcpy(p + first, data_, n - first);
+  }
+
+  // Publishing side of the sleep protocol: position stored (seq_cst) before the signal is
+  // bumped and the sleeping flag read, so a sleeper either sees the new position or is woken.
+  static void signal(std::atomic<std::uint32_t>& word, std::atomic<std::uint32_t>& sleeping) {
+    word.fetch_add(1, std::memory_order_seq_cst);
+    if (sleeping.load(std::memory_order_seq_cst) != 0) platform::wake_word(word);
+  }
+
+  template <class Ready>
+  io_status sleep(std::atomic<std::uint32_t>& word, std::atomic<std::uint32_t>& sleeping,
+                  Ready ready, std::chrono::steady_clock::time_point deadline) {
+    if (peer_.gone->load(std::memory_order_acquire) != 0) return io_status::peer_gone;
+    sleeping.store(1, std::memory_order_seq_cst);
+    const std::uint32_t seen = word.load(std::memory_order_seq_cst);
+    io_status result = io_status::ok;
+    if (!ready()) {
+      const auto now = std::chrono::steady_clock::now();
+      if (now >= deadline) {
+        result = io_status::timed_out;
+      } else {
+        auto timeout = std::chrono::nanoseconds(-1);
+        if (deadline != no_deadline()) timeout = deadline - now;
+        if (peer_.alive != nullptr && (timeout.count() < 0 || timeout > peer_.check_every)) {
+          timeout = peer_.check_every;
+        }
+        platform::wait_word(word, seen, timeout);
+        if (peer_.alive != nullptr && !peer_.alive()) peer_.gone->store(1);
+      }
+    }
+    sleeping.store(0, std::memory_order_relaxed);
+    if (result == io_status::ok && peer_.gone->load(std::memory_order_acquire) != 0 && !ready()) {
+      return io_status::peer_gone;
+    }
+    return result;
+  }
+
+  ring_control& c_;
+  char* data_;
+  std::uint64_t capacity_;
+  peer_state peer_;
+};
+
+}  // namespace mproc::channel

@@ -1,0 +1,39 @@
+#include "platform/process.hpp"
+
+#include <mproc/errors.hpp>
+
+#include <utility>
+
+namespace mproc {
+
+namespace {
+
+std::string describe_end(std::optional<int> exit_code, std::optional<int> signal) {
+  if (signal) return "was killed by signal " + std::to_string(*signal) + " (" + platform::signal_name(*signal) + ")";
+  if (exit_code) return "exited with code " + std::to_string(*exit_code);
+  return "ended (its exit status is unknown)";
+}
+
+}  // namespace
+
+remote_error::remote_error(std::string type, std::string message)
+    : error(type + ": " + message), type_(std::move(type)), message_(std::move(message)) {}
+
+worker_crashed::worker_crashed(int pid, std::optional<int> exit_code, std::optional<int> signal,
+                               const std::string& task)
+    : error("task '" + task + "' failed: its worker (pid " + std::to_string(pid) + ") " +
+            describe_end(exit_code, signal)),
+      pid_(pid),
+      exit_code_(exit_code),
+      signal_(signal) {}
+
+task_timeout::task_timeout(std::chrono::milliseconds limit, const std::string& task)
+    : error("task '" + task + "' ran longer than its limit of " + std::to_string(limit.count()) +
+            " ms; its worker was killed and replaced"),
+      limit_(limit) {}
+
+pool_closed::pool_closed() : error("cannot submit a task: the pool is shut down") {}
+
+cancelled_error::cancelled_error() : error("the task was cancelled") {}
+
+}  // namespace mproc

@@ -1,0 +1,87 @@
+#pragma once
+// Operating-system calls, and nothing else: processes, signals, wake-ups on shared words.
+// One implementation per platform (process.posix.cpp, process.windows.cpp).
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <system_error>
+#include <vector>
+
+namespace mproc::platform {
+
+/// How a child process ended: an exit code, or the signal that killed it (POSIX).
+struct exit_status {
+  std::optional<int> code;
+  std::optional<int> signal;
+};
+
+/// Returns the id of the calling process.
+int current_pid() noexcept;
+
+/// Returns the number of threads the calling process has, counted by the operating system.
+std::size_t thread_count();
+
+/// Returns the absolute path of the running executable.
+std::string executable_path();
+
+/// Returns the command line the calling process was started with, program name first.
+std::vector<std::string> command_line();
+
+/// Returns `bytes` bytes from the operating system's random source, as lowercase hex.
+std::string random_hex(std::size_t bytes);
+
+/// Returns a signal's name ("SIGSEGV"), or "signal N" if it has none.
+std::string signal_name(int signal);
+
+/// Sleeps until `word` may differ from `expected`, a wake-up arrives, or `timeout` passes.
+///
+/// `word` may live in memory shared between processes. A negative timeout waits for ever.
+/// Spurious returns are allowed: callers re-check their condition.
+void wait_word(std::atomic<std::uint32_t>& word, std::uint32_t expected,
+               std::chrono::nanoseconds timeout) noexcept;
+
+/// Wakes every process and thread sleeping in `wait_word` on `word`.
+void wake_word(std::atomic<std::uint32_t>& word) noexcept;
+
+/// Waits for the child `pid` to end and collects its status (it is reaped).
+exit_status reap(int pid) noexcept;
+
+/// Kills the process `pid` at once (SIGKILL / TerminateProcess).
+void kill_process(int pid) noexcept;
+
+/// Returns the id of the parent process.
+int parent_pid() noexcept;
+
+/// Prepares a freshly forked child to be a worker: default signal handlers, nothing blocked,
+/// interactive interrupts (Ctrl-C) ignored.
+void reset_signals_in_worker() noexcept;
+
+/// Calls a function once for each watched child process when it ends, from one thread of its own.
+///
+/// Thread-safe. Learns of each exit from the operating system (pidfd on Linux), not by polling.
+class exit_watcher {
+ public:
+  exit_watcher();
+  ~exit_watcher();
+  exit_watcher(const exit_watcher&) = delete;
+  exit_watcher& operator=(const exit_watcher&) = delete;
+
+  /// Calls `on_exit` once when `pid` ends (or has already ended); does not reap it.
+  std::error_code watch(int pid, std::function<void()> on_exit);
+  /// Starts the watching thread; `watch` may be called before or after.
+  void start();
+  /// Stops the watching thread; pending callbacks are dropped.
+  void stop() noexcept;
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace mproc::platform

@@ -1,0 +1,204 @@
+#include "platform/process.hpp"
+
+#include <cerrno>
+#include <climits>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include <linux/futex.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/random.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace mproc::platform {
+
+int current_pid() noexcept { return static_cast<int>(::getpid()); }
+
+int parent_pid() noexcept { return static_cast<int>(::getppid()); }
+
+std::size_t thread_count() {
+  std::error_code ec;
+  std::size_t n = 0;
+  for (std::filesystem::directory_iterator it("/proc/self/task", ec), end; !ec && it != end;
+       it.increment(ec)) {
+    ++n;
+  }
+  return n == 0 ? 1 : n;
+}
+
+std::string executable_path() { return std::filesystem::read_symlink("/proc/self/exe").string(); }
+
+std::vector<std::string> command_line() {
+  std::ifstream in("/proc/self/cmdline", std::ios::binary);
+  std::vector<std::string> out;
+  for (std::string arg; std::getline(in, arg, '\0');) out.push_back(arg);
+  return out;
+}
+
+std::string random_hex(std::size_t bytes) {
+  std::vector<unsigned char> raw(bytes);
+  std::size_t got = 0;
+  while (got < bytes) {
+    const ssize_t n = ::getrandom(raw.data() + got, bytes - got, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw std::system_error(errno, std::generic_category(), "getrandom");
+    got += static_cast<std::size_t>(n);
+  }
+  static constexpr char digits[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(bytes * 2);
+  for (const unsigned char b : raw) {
+    out.push_back(digits[b >> 4]);
+    out.push_back(digits[b & 15]);
+  }
+  return out;
+}
+
+std::string signal_name(int signal) {
+  if (const char* abbrev = ::sigabbrev_np(signal)) return std::string("SIG") + abbrev;
+  return "signal " + std::to_string(signal);
+}
+
+void wait_word(std::atomic<std::uint32_t>& word, std::uint32_t expected,
+               std::chrono::nanoseconds timeout) noexcept {
+  timespec ts{};
+  timespec* limit = nullptr;
+  if (timeout.count() >= 0) {
+    ts.tv_sec = static_cast<time_t>(timeout.count() / 1000000000);
+    ts.tv_nsec = static_cast<long>(timeout.count() % 1000000000);
+    limit = &ts;
+  }
+  // Not FUTEX_PRIVATE: the word is shared with other processes.
+  ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), FUTEX_WAIT, expected, limit,
+            nullptr, 0);
+}
+
+void wake_word(std::atomic<std::uint32_t>& word) noexcept {
+  ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), FUTEX_WAKE, INT_MAX, nullptr,
+            nullptr, 0);
+}
+
+exit_status reap(int pid) noexcept {
+  int status = 0;
+  pid_t r = 0;
+  do {
+    r = ::waitpid(pid, &status, 0);
+  } while (r < 0 && errno == EINTR);
+  if (r < 0) return {};  // already reaped elsewhere (e.g. SIGCHLD set to SIG_IGN): unknown
+  if (WIFSIGNALED(status)) return {std::nullopt, WTERMSIG(status)};
+  if (WIFEXITED(status)) return {WEXITSTATUS(status), std::nullopt};
+  return {};
+}
+
+void kill_process(int pid) noexcept {
+  if (pid > 0) ::kill(pid, SIGKILL);
+}
+
+void reset_signals_in_worker() noexcept {
+  // A forked child inherits the parent's handlers (a test framework's crash handler would
+  // otherwise run in the worker and carry on with the parent's program).
+  for (int sig = 1; sig < NSIG; ++sig) {
+    if (sig == SIGKILL || sig == SIGSTOP) continue;
+    ::signal(sig, SIG_DFL);
+  }
+  // Ctrl-C goes to the whole process group: it is the application's to handle, not the workers'.
+  ::signal(SIGINT, SIG_IGN);
+  sigset_t none;
+  sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+}
+
+struct exit_watcher::impl {
+  struct entry {
+    int pid;
+    int pidfd;
+    std::function<void()> on_exit;
+  };
+
+  std::mutex mutex;
+  std::vector<entry> entries;  // guarded by mutex
+  bool stopping = false;       // guarded by mutex
+  int wakeup = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  std::thread thread;
+
+  void interrupt() const noexcept {
+    const std::uint64_t one = 1;
+    [[maybe_unused]] const ssize_t n = ::write(wakeup, &one, sizeof one);
+  }
+
+  void run() {
+    std::vector<pollfd> fds;
+    for (;;) {
+      {
+        std::lock_guard lock(mutex);
+        if (stopping) return;
+        fds.assign(1, pollfd{wakeup, POLLIN, 0});
+        for (const entry& e : entries) fds.push_back(pollfd{e.pidfd, POLLIN, 0});
+      }
+      if (::poll(fds.data(), fds.size(), -1) < 0 && errno != EINTR) return;
+      if (fds[0].revents != 0) {
+        std::uint64_t drained = 0;
+        [[maybe_unused]] const ssize_t n = ::read(wakeup, &drained, sizeof drained);
+      }
+      std::vector<std::function<void()>> exited;
+      {
+        std::lock_guard lock(mutex);
+        for (std::size_t i = 1; i < fds.size(); ++i) {
+          if (fds[i].revents == 0) continue;
+          for (auto it = entries.begin(); it != entries.end(); ++it) {
+            if (it->pidfd != fds[i].fd) continue;
+            ::close(it->pidfd);
+            exited.push_back(std::move(it->on_exit));
+            entries.erase(it);
+            break;
+          }
+        }
+      }
+      for (auto& callback : exited) callback();
+    }
+  }
+};
+
+exit_watcher::exit_watcher() : impl_(std::make_unique<impl>()) {}
+
+exit_watcher::~exit_watcher() {
+  stop();
+  for (const impl::entry& e : impl_->entries) ::close(e.pidfd);
+  ::close(impl_->wakeup);
+}
+
+std::error_code exit_watcher::watch(int pid, std::function<void()> on_exit) {
+  // A pidfd becomes readable when the process ends, even if it already has (as a zombie).
+  const int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+  if (fd < 0) return {errno, std::generic_category()};
+  {
+    std::lock_guard lock(impl_->mutex);
+    impl_->entries.push_back({pid, fd, std::move(on_exit)});
+  }
+  impl_->interrupt();
+  return {};
+}
+
+void exit_watcher::start() {
+  if (!impl_->thread.joinable()) impl_->thread = std::thread([this] { impl_->run(); });
+}
+
+void exit_watcher::stop() noexcept {
+  {
+    std::lock_guard lock(impl_->mutex);
+    impl_->stopping = true;
+  }
+  impl_->interrupt();
+  if (impl_->thread.joinable()) impl_->thread.join();
+}
+
+}  // namespace mproc::platform

@@ -1,0 +1,406 @@
+// The pool engine: a queue of tasks, and one driver thread per worker process that feeds the
+// worker through its channel, collects results, and turns every way a worker can fail into an
+// error on exactly the task it held.
+
+#include "channel/channel.hpp"
+#include "init_state.hpp"
+#include "launch/launcher.hpp"
+#include "platform/process.hpp"
+#include "registry.hpp"
+
+#include <mproc/errors.hpp>
+#include <mproc/pool.hpp>
+
+#include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <thread>
+
+namespace mproc::detail {
+
+namespace {
+
+constexpr std::size_t ring_capacity = std::size_t{1} << 20;
+constexpr auto exit_grace = std::chrono::seconds(5);  // for a worker told to shut down
+
+struct queued_task {
+  std::uint64_t key = 0;
+  std::uint32_t count = 0;
+  std::vector<char> payload;
+  std::shared_ptr<task_state> state;
+};
+
+std::string read_string(const std::vector<char>& bytes, std::size_t& at) {
+  std::uint32_t n = 0;
+  if (bytes.size() - at < sizeof n) return {};
+  std::memcpy(&n, bytes.data() + at, sizeof n);
+  at += sizeof n;
+  if (bytes.size() - at < n) return {};
+  std::string s(bytes.data() + at, n);
+  at += n;
+  return s;
+}
+
+// Turns a failure message from a worker into the exception its future rethrows.
+std::exception_ptr failure_to_exception(const channel::message_header& h,
+                                        const std::vector<char>& payload) {
+  std::size_t at = 0;
+  std::string type = read_string(payload, at);
+  std::string message = read_string(payload, at);
+  switch (static_cast<channel::failure_code>(h.code)) {
+    case channel::failure_code::remote_exception:
+      return std::make_exception_ptr(remote_error(std::move(type), std::move(message)));
+    case channel::failure_code::unknown_task:
+      return std::make_exception_ptr(start_error("cannot run task '" + registry::name_of(h.key) +
+                                                 "': " + message));
+    case channel::failure_code::decode_failed:
+    case channel::failure_code::encode_failed:
+      break;
+  }
+  return std::make_exception_ptr(serialization_error(message));
+}
+
+}  // namespace
+
+class pool_engine {
+ public:
+  explicit pool_engine(const pool_options& options);
+  ~pool_engine() { shutdown(true, false); }
+  pool_engine(const pool_engine&) = delete;
+  pool_engine& operator=(const pool_engine&) = delete;
+
+  std::shared_ptr<task_state> enqueue(std::uint64_t key, std::uint32_t count,
+                                      std::vector<char> payload);
+  void shutdown(bool wait, bool cancel_pending);
+  std::size_t workers() const noexcept { return workers_.size(); }
+  start_method method() const noexcept { return launcher_->method(); }
+
+ private:
+  struct worker {
+    std::shared_ptr<channel::segment> seg;
+    int pid = -1;                          // guarded by mutex_ once drivers run
+    std::shared_ptr<task_state> current;   // guarded by mutex_
+    std::thread driver;
+  };
+
+  void launch(worker& w);
+  void await_hello(worker& w);
+  void start_replacement(worker& w);
+  void drive(worker& w);
+  void run(worker& w, queued_task& task);
+  void retire(worker& w, const std::exception_ptr& why, const std::string& task);
+  void stop(worker& w);
+  std::optional<queued_task> next_task();
+  void kill_all() noexcept;
+
+  pool_options options_;
+  std::unique_ptr<launch::launcher> launcher_;
+  platform::exit_watcher watcher_;
+  std::vector<std::unique_ptr<worker>> workers_;
+
+  std::mutex mutex_;
+  std::condition_variable queue_cv_;
+  std::deque<queued_task> queue_;  // guarded by mutex_
+  bool closed_ = false;            // guarded by mutex_
+  bool cancelling_ = false;        // guarded by mutex_
+  std::uint64_t next_id_ = 0;      // guarded by mutex_
+
+  std::mutex join_mutex_;  // serialises the joining part of shutdown
+};
+
+pool_engine::pool_engine(const pool_options& options) : options_(options) {
+  registry::check();
+  if (launch::unclaimed_spawned_worker()) {
+    // A spawned worker whose main did not hand control to mproc::init reached a pool: starting
+    // workers from here would re-run the program again and again.
+    throw start_error(
+        "cannot start a pool inside a spawned worker: this program was started as an mproc "
+        "worker, but main did not call mproc::init(argc, argv) first. Add it as the first line "
+        "of main.");
+  }
+  const start_method method = launch::resolve(options.start);
+  if (method == start_method::spawn && !initialized()) {
+    throw start_error(
+        "cannot start a pool with the spawn method: mproc::init(argc, argv) was not called. "
+        "Add it as the first line of main, so that spawned workers enter the worker loop "
+        "instead of running the program.");
+  }
+  launcher_ = launch::make_launcher(method);
+
+  std::size_t n = options.workers != 0 ? options.workers : std::thread::hardware_concurrency();
+  if (n == 0) n = 1;
+  for (std::size_t i = 0; i < n; ++i) workers_.push_back(std::make_unique<worker>());
+  try {
+    // Every fork happens here, before this pool starts any thread of its own.
+    for (auto& w : workers_) launch(*w);
+    watcher_.start();
+    for (auto& w : workers_) await_hello(*w);
+  } catch (...) {
+    kill_all();
+    watcher_.stop();
+    throw;
+  }
+  for (auto& w : workers_) {
+    worker* raw = w.get();
+    w->driver = std::thread([this, raw] { drive(*raw); });
+  }
+}
+
+void pool_engine::launch(worker& w) {
+  w.seg = channel::segment::create(ring_capacity);
+  const int pid = launcher_->launch(w.seg);
+  {
+    std::lock_guard lock(mutex_);
+    w.pid = pid;
+  }
+  if (const std::error_code ec = watcher_.watch(pid, [seg = w.seg] { seg->mark_worker_gone(); })) {
+    platform::kill_process(pid);
+    platform::reap(pid);
+    w.pid = -1;
+    throw start_error("cannot watch worker " + std::to_string(pid) + ": " + ec.message());
+  }
+}
+
+void pool_engine::await_hello(worker& w) {
+  channel::endpoint ep = w.seg->parent_endpoint();
+  channel::message_header h;
+  std::vector<char> payload;
+  const auto deadline = std::chrono::steady_clock::now() + options_.start_timeout;
+  const channel::io_status s = ep.receive(h, payload, deadline);
+  w.seg->unlink();  // the worker has it mapped (or will never need it)
+  const int pid = w.pid;
+  if (s == channel::io_status::ok && h.kind == channel::message_kind::hello) {
+    if (h.key != registry::digest()) {
+      throw start_error("cannot start worker " + std::to_string(pid) +
+                        ": it runs a different set of tasks (is the executable file replaced?)");
+    }
+    return;
+  }
+  std::string what;
+  if (s == channel::io_status::timed_out) {
+    platform::kill_process(pid);
+    platform::reap(pid);
+    what = "it did not reach the worker loop within " +
+           std::to_string(options_.start_timeout.count()) + " ms";
+  } else if (s == channel::io_status::peer_gone) {
+    const platform::exit_status st = platform::reap(pid);
+    what = st.signal ? "it was killed by " + platform::signal_name(*st.signal)
+                     : "it exited with code " + std::to_string(st.code.value_or(-1));
+    what += " before reaching the worker loop";
+  } else {
+    platform::kill_process(pid);
+    platform::reap(pid);
+    what = "it sent an unexpected first message";
+  }
+  {
+    std::lock_guard lock(mutex_);
+    w.pid = -1;
+  }
+  std::string fix;
+  if (method() == start_method::spawn) {
+    fix = ". A spawned worker runs this program again: mproc::init(argc, argv) must be the "
+          "first line of main";
+  }
+  throw start_error("cannot start worker (pid " + std::to_string(pid) + "): " + what + fix);
+}
+
+void pool_engine::start_replacement(worker& w) {
+  launch(w);
+  await_hello(w);
+}
+
+std::optional<queued_task> pool_engine::next_task() {
+  std::unique_lock lock(mutex_);
+  queue_cv_.wait(lock, [this] { return !queue_.empty() || closed_; });
+  if (queue_.empty()) return std::nullopt;
+  queued_task t = std::move(queue_.front());
+  queue_.pop_front();
+  return t;
+}
+
+void pool_engine::drive(worker& w) {
+  while (std::optional<queued_task> task = next_task()) {
+    if (!task->state->try_start()) continue;  // cancelled while queued
+    if (w.pid < 0) {
+      try {
+        start_replacement(w);
+      } catch (...) {
+        task->state->set_error(std::current_exception());
+        continue;
+      }
+    }
+    run(w, *task);
+  }
+  stop(w);
+}
+
+void pool_engine::run(worker& w, queued_task& task) {
+  channel::endpoint ep = w.seg->parent_endpoint();
+  channel::message_header h;
+  h.kind = channel::message_kind::task;
+  h.key = task.key;
+  h.count = task.count;
+  h.size = task.payload.size();
+  {
+    std::lock_guard lock(mutex_);
+    h.id = ++next_id_;
+    w.current = task.state;
+  }
+  auto deadline = channel::ring::no_deadline();
+  if (options_.task_timeout.count() > 0) {
+    deadline = std::chrono::steady_clock::now() + options_.task_timeout;
+  }
+  channel::io_status s = ep.send(h, task.payload.data());
+  channel::message_header reply;
+  std::vector<char> payload;
+  const std::string name = registry::name_of(task.key);
+  try {
+    if (s == channel::io_status::ok) s = ep.receive(reply, payload, deadline);
+  } catch (...) {
+    retire(w, std::current_exception(), name);
+    std::lock_guard lock(mutex_);
+    w.current = nullptr;
+    return;
+  }
+  if (s == channel::io_status::ok && reply.id != h.id) {
+    retire(w,
+           std::make_exception_ptr(serialization_error(
+               "task '" + name + "': the worker answered another task; it was replaced")),
+           name);
+  } else if (s == channel::io_status::ok && reply.kind == channel::message_kind::result) {
+    task.state->set_value(std::move(payload));
+  } else if (s == channel::io_status::ok && reply.kind == channel::message_kind::failure) {
+    task.state->set_error(failure_to_exception(reply, payload));
+  } else if (s == channel::io_status::timed_out) {
+    retire(w, std::make_exception_ptr(task_timeout(options_.task_timeout, name)), name);
+  } else {
+    retire(w, nullptr, name);
+  }
+  std::lock_guard lock(mutex_);
+  w.current = nullptr;
+}
+
+// Ends the worker process after a failure and fails its task: `why` if given, otherwise
+// `worker_crashed` with how the process ended (or `cancelled_error` during a cancelling
+// shutdown). The next task starts a replacement.
+void pool_engine::retire(worker& w, const std::exception_ptr& why, const std::string& task) {
+  int pid = -1;
+  platform::exit_status st;
+  bool cancelling = false;
+  std::shared_ptr<task_state> state;
+  {
+    std::lock_guard lock(mutex_);
+    pid = w.pid;
+    platform::kill_process(pid);  // already dead, or misbehaving: either way it goes
+    st = platform::reap(pid);     // prompt: the process is dead or dying
+    w.pid = -1;
+    cancelling = cancelling_;
+    state = w.current;
+  }
+  w.seg.reset();
+  if (!state) return;
+  if (cancelling) {
+    state->set_error(std::make_exception_ptr(cancelled_error()));
+  } else if (why) {
+    state->set_error(why);
+  } else {
+    state->set_error(std::make_exception_ptr(worker_crashed(pid, st.code, st.signal, task)));
+  }
+}
+
+void pool_engine::stop(worker& w) {
+  if (w.pid < 0) return;
+  channel::endpoint ep = w.seg->parent_endpoint();
+  channel::message_header h;
+  h.kind = channel::message_kind::shutdown;
+  channel::message_header reply;
+  std::vector<char> payload;
+  if (ep.send(h, nullptr) == channel::io_status::ok) {
+    // The worker answers by exiting; anything else it sends is a protocol error.
+    try {
+      ep.receive(reply, payload, std::chrono::steady_clock::now() + exit_grace);
+    } catch (...) {
+    }
+  }
+  std::lock_guard lock(mutex_);
+  platform::kill_process(w.pid);  // a no-op for a worker that has exited
+  platform::reap(w.pid);
+  w.pid = -1;
+}
+
+void pool_engine::kill_all() noexcept {
+  for (auto& w : workers_) {
+    if (w->pid < 0) continue;
+    platform::kill_process(w->pid);
+    platform::reap(w->pid);
+    w->pid = -1;
+  }
+}
+
+std::shared_ptr<task_state> pool_engine::enqueue(std::uint64_t key, std::uint32_t count,
+                                                 std::vector<char> payload) {
+  auto state = std::make_shared<task_state>(count);
+  {
+    std::lock_guard lock(mutex_);
+    if (closed_) throw pool_closed();
+    queue_.push_back(queued_task{key, count, std::move(payload), state});
+  }
+  queue_cv_.notify_one();
+  return state;
+}
+
+void pool_engine::shutdown(bool wait, bool cancel_pending) {
+  std::deque<queued_task> dropped;
+  {
+    std::lock_guard lock(mutex_);
+    closed_ = true;
+    if (cancel_pending) {
+      cancelling_ = true;
+      dropped.swap(queue_);
+      for (auto& w : workers_) {
+        if (w->current) platform::kill_process(w->pid);
+      }
+    }
+  }
+  queue_cv_.notify_all();
+  for (queued_task& t : dropped) t.state->cancel();
+  if (!wait) return;
+  std::lock_guard join_lock(join_mutex_);
+  for (auto& w : workers_) {
+    if (w->driver.joinable()) w->driver.join();
+  }
+  watcher_.stop();
+}
+
+}  // namespace mproc::detail
+
+namespace mproc {
+
+process_pool::process_pool(const pool_options& options)
+    : engine_(std::make_unique<detail::pool_engine>(options)) {}
+
+process_pool::~process_pool() = default;
+
+void process_pool::shutdown(bool wait, bool cancel_pending) {
+  engine_->shutdown(wait, cancel_pending);
+}
+
+std::size_t process_pool::workers() const noexcept { return engine_->workers(); }
+
+mproc::start_method process_pool::start_method() const noexcept { return engine_->method(); }
+
+std::shared_ptr<detail::task_state> process_pool::enqueue(std::uint64_t key, std::uint32_t count,
+                                                          std::vector<char> payload) {
+  return engine_->enqueue(key, count, std::move(payload));
+}
+
+std::size_t process_pool::pick_chunksize(std::size_t items) const noexcept {
+  // About four chunks per worker: few enough messages to amortise their cost, enough chunks
+  // to balance uneven items.
+  const std::size_t parts = 4 * workers();
+  return items == 0 ? 1 : std::max<std::size_t>(1, (items + parts - 1) / parts);
+}
+
+}  // namespace mproc

@@ -1,0 +1,161 @@
+#include "worker/worker_loop.hpp"
+
+#include "platform/process.hpp"
+#include "registry.hpp"
+
+#include <mproc/detail/archive.hpp>
+#include <mproc/errors.hpp>
+
+#include <boost/core/demangle.hpp>
+
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <string>
+#include <typeinfo>
+#include <vector>
+
+#if defined(__GLIBCXX__) || defined(_LIBCPP_VERSION)
+#include <cxxabi.h>
+#endif
+
+namespace mproc::worker {
+
+namespace {
+
+bool g_active = false;
+int g_parent = 0;
+
+bool parent_alive() { return platform::parent_pid() == g_parent; }
+
+// Type name of the exception being handled, for `remote_error::type()`.
+std::string current_exception_type() {
+#if defined(__GLIBCXX__) || defined(_LIBCPP_VERSION)
+  if (const std::type_info* t = abi::__cxa_current_exception_type()) {
+    return boost::core::demangle(t->name());
+  }
+#endif
+  return "unknown exception";
+}
+
+// A failure payload: two length-prefixed strings (type, message). Kept free of archives so
+// that it can be written even when serialization itself is what failed.
+void append_string(std::vector<char>& out, const std::string& s) {
+  const auto n = static_cast<std::uint32_t>(s.size());
+  const std::size_t at = out.size();
+  out.resize(at + sizeof n + s.size());
+  std::memcpy(out.data() + at, &n, sizeof n);
+  std::memcpy(out.data() + at + sizeof n, s.data(), s.size());
+}
+
+struct outcome {
+  channel::message_kind kind = channel::message_kind::result;
+  channel::failure_code code{};
+  std::vector<char> payload;
+};
+
+outcome fail(channel::failure_code code, const std::string& type, const std::string& message) {
+  outcome o;
+  o.kind = channel::message_kind::failure;
+  o.code = code;
+  append_string(o.payload, type);
+  append_string(o.payload, message);
+  return o;
+}
+
+outcome run_task(const channel::message_header& h, const std::vector<char>& args) {
+  const registry::entry* task = registry::find(h.key);
+  if (task == nullptr) {
+    return fail(channel::failure_code::unknown_task, "",
+                "the worker has no task with this key (is it running a different binary?)");
+  }
+  outcome o;
+  try {
+    detail::span_source source(args.data(), args.size());
+    detail::vector_sink sink(o.payload);
+    // Archives are built inside the try: their constructors read and write too.
+    std::unique_ptr<detail::input_archive> in;
+    try {
+      in = std::make_unique<detail::input_archive>(source, detail::archive_flags);
+    } catch (const std::exception& e) {
+      throw detail::decode_failure{e.what()};
+    }
+    detail::output_archive out(sink, detail::archive_flags);
+    task->run(*in, out, h.count);
+  } catch (const detail::decode_failure& f) {
+    return fail(channel::failure_code::decode_failed, "",
+                "cannot decode the arguments of task '" + std::string(task->name) + "': " + f.what);
+  } catch (const detail::encode_failure& f) {
+    return fail(channel::failure_code::encode_failed, "",
+                "cannot encode the result of task '" + std::string(task->name) + "': " + f.what);
+  } catch (const std::exception& e) {
+    return fail(channel::failure_code::remote_exception, current_exception_type(), e.what());
+  } catch (...) {
+    return fail(channel::failure_code::remote_exception, current_exception_type(),
+                "a non-standard exception");
+  }
+  return o;
+}
+
+[[noreturn]] void leave(int code) {
+  std::fflush(stdout);
+  std::fflush(stderr);
+  // _Exit: the parent's atexit handlers and static destructors (copied by fork) are not ours.
+  std::_Exit(code);
+}
+
+}  // namespace
+
+bool active() noexcept { return g_active; }
+
+void serve(std::shared_ptr<channel::segment> seg, int parent) {
+  g_active = true;
+  g_parent = parent;
+  channel::endpoint ep = seg->worker_endpoint(&parent_alive);
+
+  channel::message_header hello;
+  hello.kind = channel::message_kind::hello;
+  hello.key = registry::digest();
+  hello.id = static_cast<std::uint64_t>(platform::current_pid());
+  if (ep.send(hello, nullptr) != channel::io_status::ok) leave(0);
+
+  channel::message_header h;
+  std::vector<char> payload;
+  for (;;) {
+    try {
+      if (ep.receive(h, payload) != channel::io_status::ok) leave(0);  // parent gone
+    } catch (const std::exception&) {
+      leave(3);  // corrupt channel: nothing can be trusted any more
+    }
+    if (h.kind == channel::message_kind::shutdown) break;
+    if (h.kind != channel::message_kind::task) leave(3);
+    outcome o = run_task(h, payload);
+    channel::message_header reply;
+    reply.kind = o.kind;
+    reply.code = static_cast<std::uint16_t>(o.code);
+    reply.id = h.id;
+    reply.key = h.key;
+    reply.count = h.count;
+    reply.size = o.payload.size();
+    if (ep.send(reply, o.payload.data()) != channel::io_status::ok) leave(0);
+  }
+  leave(0);
+}
+
+void serve_spawned(const std::string& name) {
+  platform::reset_signals_in_worker();
+  const int parent = platform::parent_pid();
+  std::shared_ptr<channel::segment> seg;
+  try {
+    seg = channel::segment::open(name);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "mproc worker: cannot attach to the pool's shared memory '%s': %s\n",
+                 name.c_str(), e.what());
+    leave(2);
+  }
+  serve(std::move(seg), parent);
+}
+
+}  // namespace mproc::worker

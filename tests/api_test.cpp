@@ -1,0 +1,88 @@
+// The parts of the API that need no worker: start method names, options, error types.
+
+#include <mproc/mproc.hpp>
+
+#include <boost/test/unit_test.hpp>
+
+#include <algorithm>
+#include <stdexcept>
+#include <string>
+
+BOOST_AUTO_TEST_SUITE(api)
+
+BOOST_AUTO_TEST_CASE(parse_start_method_accepts_every_documented_name) {
+  using mproc::start_method;
+  BOOST_TEST((mproc::parse_start_method("auto") == start_method::automatic));
+  BOOST_TEST((mproc::parse_start_method("automatic") == start_method::automatic));
+  BOOST_TEST((mproc::parse_start_method("fork") == start_method::fork));
+  BOOST_TEST((mproc::parse_start_method("spawn") == start_method::spawn));
+  BOOST_TEST((mproc::parse_start_method("forkserver") == start_method::forkserver));
+  for (const start_method m : {start_method::automatic, start_method::fork, start_method::spawn,
+                               start_method::forkserver}) {
+    BOOST_TEST((mproc::parse_start_method(mproc::to_string(m)) == m));
+  }
+}
+
+BOOST_AUTO_TEST_CASE(parse_start_method_rejects_anything_else_listing_the_valid_names) {
+  for (const char* bad : {"", "Fork", "spawn ", "threads", "fork,spawn"}) {
+    try {
+      mproc::parse_start_method(bad);
+      BOOST_FAIL("accepted '" << bad << "'");
+    } catch (const std::invalid_argument& e) {
+      const std::string what = e.what();
+      for (const char* name : {"auto", "fork", "spawn", "forkserver"}) {
+        BOOST_TEST(what.find(name) != std::string::npos);
+      }
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(posix_has_fork_and_spawn) {
+  const auto methods = mproc::available_start_methods();
+  BOOST_TEST((std::find(methods.begin(), methods.end(), mproc::start_method::spawn) != methods.end()));
+  BOOST_TEST((std::find(methods.begin(), methods.end(), mproc::start_method::fork) != methods.end()));
+  BOOST_TEST((std::find(methods.begin(), methods.end(), mproc::start_method::automatic) == methods.end()));
+}
+
+BOOST_AUTO_TEST_CASE(parse_pool_options_reads_method_and_workers) {
+  const char* argv[] = {"prog", "--workers=3", "input.txt", "--start-method=spawn"};
+  const mproc::pool_options o = mproc::parse_pool_options(4, argv);
+  BOOST_TEST(o.workers == 3U);
+  BOOST_TEST((o.start == mproc::start_method::spawn));
+
+  mproc::pool_options base;
+  base.workers = 7;
+  const char* none[] = {"prog"};
+  BOOST_TEST(mproc::parse_pool_options(1, none, base).workers == 7U);
+
+  const char* bad_workers[] = {"prog", "--workers=two"};
+  BOOST_CHECK_THROW(mproc::parse_pool_options(2, bad_workers), std::invalid_argument);
+  const char* empty_workers[] = {"prog", "--workers="};
+  BOOST_CHECK_THROW(mproc::parse_pool_options(2, empty_workers), std::invalid_argument);
+  const char* bad_method[] = {"prog", "--start-method=threads"};
+  BOOST_CHECK_THROW(mproc::parse_pool_options(2, bad_method), std::invalid_argument);
+}
+
+BOOST_AUTO_TEST_CASE(errors_carry_their_fields_and_share_one_base) {
+  const mproc::worker_crashed crashed(1234, std::nullopt, 11, "ns::work");
+  BOOST_TEST(crashed.pid() == 1234);
+  BOOST_TEST((crashed.signal() == 11));
+  BOOST_TEST(!crashed.exit_code().has_value());
+  BOOST_TEST(std::string(crashed.what()).find("SIGSEGV") != std::string::npos);
+  BOOST_TEST(std::string(crashed.what()).find("ns::work") != std::string::npos);
+
+  const mproc::worker_crashed exited(99, 3, std::nullopt, "ns::work");
+  BOOST_TEST(std::string(exited.what()).find("exited with code 3") != std::string::npos);
+
+  const mproc::remote_error remote("std::out_of_range", "index 9");
+  BOOST_TEST(remote.type() == "std::out_of_range");
+  BOOST_TEST(remote.message() == "index 9");
+
+  const mproc::task_timeout timeout(std::chrono::milliseconds(250), "ns::slow");
+  BOOST_TEST(timeout.limit() == std::chrono::milliseconds(250));
+
+  const mproc::error* as_base[] = {&crashed, &remote, &timeout};
+  for (const mproc::error* e : as_base) BOOST_TEST(dynamic_cast<const std::runtime_error*>(e));
+}
+
+BOOST_AUTO_TEST_SUITE_END()

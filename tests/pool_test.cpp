@@ -1,0 +1,354 @@
+// The process pool under every start method this platform has: results, order, volume, large
+// data, errors, cancellation, shutdown, and that nothing is left behind.
+
+#include "support/support.hpp"
+
+#include <mproc/mproc.hpp>
+
+#include <boost/test/data/monomorphic.hpp>
+#include <boost/test/data/test_case.hpp>
+#include <boost/test/unit_test.hpp>
+
+#include <atomic>
+#include <condition_variable>
+#include <csignal>
+#include <cstdlib>
+#include <filesystem>
+#include <mutex>
+#include <numeric>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace bdata = boost::unit_test::data;
+using mproc_test::clean_check;
+using mproc_test::options;
+
+namespace tasks {
+
+int square(int x) { return x * x; }
+int add(int a, int b) { return a + b; }
+int worker_pid() { return static_cast<int>(::getpid()); }
+std::vector<char> echo_bytes(std::vector<char> bytes) { return bytes; }
+std::string greet(const std::string& name) { return "hello " + name; }
+void do_nothing(int /*x*/) {}
+
+struct custom_error : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+int throw_custom(int x) { throw custom_error("custom failure " + std::to_string(x)); }
+int fail_on_negative(int x) {
+  if (x < 0) throw std::invalid_argument("negative: " + std::to_string(x));
+  return x;
+}
+[[noreturn]] int abort_worker(int /*x*/) { std::abort(); }
+
+// Blocks until the test writes one byte into the FIFO at `path`, then returns that byte.
+int read_fifo(std::string path) {
+  const int fd = ::open(path.c_str(), O_RDONLY);
+  char c = 0;
+  if (fd < 0 || ::read(fd, &c, 1) != 1) throw std::runtime_error("cannot read " + path);
+  ::close(fd);
+  return c;
+}
+
+}  // namespace tasks
+
+namespace {
+
+const std::vector<mproc::start_method> methods = mproc::available_start_methods();
+
+// A FIFO in a fresh temporary folder; writing to it releases a task blocked in read_fifo.
+struct fifo {
+  std::filesystem::path dir;
+  std::string path;
+  fifo() {
+    char templ[] = "/tmp/mproc-test-XXXXXX";
+    dir = ::mkdtemp(templ);
+    path = (dir / "gate").string();
+    BOOST_TEST_REQUIRE(::mkfifo(path.c_str(), 0600) == 0);
+  }
+  ~fifo() { std::filesystem::remove_all(dir); }
+  // Blocks until a worker has opened the FIFO: from then on its task is running.
+  int open_writer() const { return ::open(path.c_str(), O_WRONLY); }
+  void release(char c = 'x') const {
+    const int fd = open_writer();
+    BOOST_TEST_REQUIRE(::write(fd, &c, 1) == 1);
+    ::close(fd);
+  }
+};
+
+}  // namespace
+
+namespace mproc {
+inline std::ostream& operator<<(std::ostream& os, start_method m) { return os << to_string(m); }
+}  // namespace mproc
+
+BOOST_AUTO_TEST_SUITE(pool)
+
+BOOST_DATA_TEST_CASE_F(clean_check, submit_returns_the_result_from_another_process,
+                       bdata::make(methods), method) {
+  mproc::process_pool pool(options(method));
+  BOOST_TEST(pool.workers() == 2U);
+  BOOST_TEST(pool.start_method() == method);
+  mproc::future<int> f = pool.submit<tasks::square>(7);
+  BOOST_TEST(f.valid());
+  BOOST_TEST(f.get() == 49);
+  BOOST_TEST(!f.valid());
+  BOOST_TEST(pool.submit<tasks::add>(2, 40).get() == 42);
+  BOOST_TEST(pool.submit<tasks::greet>("mproc").get() == "hello mproc");
+  const int pid = pool.submit<tasks::worker_pid>().get();
+  BOOST_TEST(pid != ::getpid());
+  pool.submit<tasks::do_nothing>(1).get();
+}
+
+BOOST_DATA_TEST_CASE_F(clean_check, map_keeps_input_order_for_every_chunksize,
+                       bdata::make(methods) * bdata::make({0, 1, 7, 1000}), method, chunksize) {
+  mproc::process_pool pool(options(method));
+  std::vector<int> xs(100);
+  std::iota(xs.begin(), xs.end(), -50);
+  const std::vector<int> ys = pool.map<tasks::square>(xs, static_cast<std::size_t>(chunksize));
+  BOOST_TEST_REQUIRE(ys.size() == xs.size());
+  for (std::size_t i = 0; i < xs.size(); ++i) BOOST_TEST(ys[i] == xs[i] * xs[i]);
+  BOOST_TEST(pool.map<tasks::square>(std::vector<int>{}, static_cast<std::size_t>(chunksize)).empty());
+  pool.map<tasks::do_nothing>(xs, static_cast<std::size_t>(chunksize));
+}
+
+BOOST_DATA_TEST_CASE_F(clean_check, ten_thousand_tasks_all_complete, bdata::make(methods), method) {
+  mproc::process_pool pool(options(method));
+  std::vector<mproc::future<int>> fs;
+  fs.reserve(10000);
+  for (int i = 0; i < 10000; ++i) fs.push_back(pool.submit<tasks::square>(i % 1000));
+  long long sum = 0;
+  long long expected = 0;
+  for (int i = 0; i < 10000; ++i) {
+    sum += fs[static_cast<std::size_t>(i)].get();
+    expected += static_cast<long long>(i % 1000) * (i % 1000);
+  }
+  BOOST_TEST(sum == expected);
+}
+
+BOOST_DATA_TEST_CASE_F(clean_check, large_arguments_and_results_cross_intact, bdata::make(methods),
+                       method) {
+  mproc::process_pool pool(options(method));
+  std::vector<char> big(64U << 20);
+  for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>((i * 131) ^ (i >> 13));
+  const std::vector<char> back = pool.submit<tasks::echo_bytes>(big).get();
+  BOOST_TEST(back.size() == big.size());
+  BOOST_TEST((back == big));
+}
+
+BOOST_DATA_TEST_CASE_F(clean_check, a_throwing_task_becomes_remote_error_and_the_pool_goes_on,
+                       bdata::make(methods), method) {
+  mproc::process_pool pool(options(method));
+  mproc::future<int> f = pool.submit<tasks::throw_custom>(3);
+  try {
+    f.get();
+    BOOST_FAIL("get() did not throw");
+  } catch (const mproc::remote_error& e) {
+    BOOST_TEST(e.type() == "tasks::custom_error");
+    BOOST_TEST(e.message() == "custom failure 3");
+    BOOST_TEST(std::string(e.what()).find("custom failure 3") != std::string::npos);
+  }
+  BOOST_CHECK_THROW(pool.submit<tasks::fail_on_negative>(-1).get(), mproc::remote_error);
+  BOOST_TEST(pool.submit<tasks::square>(5).get() == 25);
+
+  // map rethrows the first failure in input order, and the pool still works afterwards.
+  try {
+    pool.map<tasks::fail_on_negative>(std::vector<int>{1, 2, -3, 4, -5}, 1);
+    BOOST_FAIL("map did not throw");
+  } catch (const mproc::remote_error& e) {
+    BOOST_TEST(e.type() == "std::invalid_argument");
+    BOOST_TEST(e.message() == "negative: -3");
+  }
+  BOOST_TEST(pool.map<tasks::square>(std::vector<int>{1, 2, 3}).size() == 3U);
+}
+
+BOOST_DATA_TEST_CASE_F(clean_check, a_crashed_worker_fails_its_task_and_is_replaced,
+                       bdata::make(methods), method) {
+  mproc::process_pool pool(options(method));
+  try {
+    pool.submit<tasks::abort_worker>(0).get();
+    BOOST_FAIL("get() did not throw");
+  } catch (const mproc::worker_crashed& e) {
+    BOOST_TEST((e.signal() == SIGABRT));
+    BOOST_TEST(!e.exit_code().has_value());
+    BOOST_TEST(e.pid() > 0);
+    BOOST_TEST(std::string(e.what()).find("SIGABRT") != std::string::npos);
+    BOOST_TEST(std::string(e.what()).find("tasks::abort_worker") != std::string::npos);
+  }
+  const std::vector<int> ys = pool.map<tasks::square>(std::vector<int>{1, 2, 3, 4}, 1);
+  BOOST_TEST((ys == std::vector<int>{1, 4, 9, 16}));
+}
+
+BOOST_DATA_TEST_CASE_F(clean_check, as_completed_yields_every_future_once, bdata::make(methods),
+                       method) {
+  mproc::process_pool pool(options(method));
+  std::vector<mproc::future<int>> fs;
+  for (int i = 0; i < 50; ++i) fs.push_back(pool.submit<tasks::square>(i));
+  std::set<int> seen;
+  for (mproc::future<int>& f : mproc::as_completed(fs)) {
+    BOOST_TEST(f.ready());
+    seen.insert(f.get());
+  }
+  BOOST_TEST(seen.size() == 50U);
+  BOOST_TEST(seen.count(49 * 49) == 1U);
+}
+
+BOOST_DATA_TEST_CASE_F(clean_check, wait_for_and_cancel_follow_the_task_state,
+                       bdata::make(methods), method) {
+  mproc::process_pool pool(options(method, 1));
+  fifo gate;
+  mproc::future<int> running = pool.submit<tasks::read_fifo>(gate.path);
+  mproc::future<int> queued = pool.submit<tasks::square>(3);
+  const int fd = gate.open_writer();  // returns once the worker runs read_fifo
+  BOOST_TEST_REQUIRE(fd >= 0);
+  BOOST_TEST((running.wait_for(std::chrono::milliseconds(20)) == std::future_status::timeout));
+  BOOST_TEST(!running.ready());
+  BOOST_TEST(!running.cancel());  // already started
+  BOOST_TEST(queued.cancel());
+  BOOST_TEST(queued.ready());
+  BOOST_CHECK_THROW(queued.get(), mproc::cancelled_error);
+  const char c = 'k';
+  BOOST_TEST_REQUIRE(::write(fd, &c, 1) == 1);
+  ::close(fd);
+  BOOST_TEST((running.wait_for(std::chrono::seconds(60)) == std::future_status::ready));
+  BOOST_TEST(running.get() == 'k');
+  BOOST_CHECK_THROW(running.get(), std::future_error);
+}
+
+BOOST_DATA_TEST_CASE_F(clean_check, task_timeout_kills_the_worker_and_the_pool_goes_on,
+                       bdata::make(methods), method) {
+  mproc::pool_options o = options(method, 1);
+  o.task_timeout = std::chrono::milliseconds(200);
+  mproc::process_pool pool(o);
+  fifo gate;  // never written: the task hangs
+  try {
+    pool.submit<tasks::read_fifo>(gate.path).get();
+    BOOST_FAIL("get() did not throw");
+  } catch (const mproc::task_timeout& e) {
+    BOOST_TEST(e.limit() == std::chrono::milliseconds(200));
+  }
+  BOOST_TEST(pool.submit<tasks::square>(9).get() == 81);
+}
+
+BOOST_DATA_TEST_CASE_F(clean_check, submit_after_shutdown_throws_pool_closed, bdata::make(methods),
+                       method) {
+  mproc::process_pool pool(options(method));
+  BOOST_TEST(pool.submit<tasks::square>(2).get() == 4);
+  pool.shutdown();
+  pool.shutdown();  // idempotent
+  BOOST_CHECK_THROW(pool.submit<tasks::square>(2), mproc::pool_closed);
+  BOOST_CHECK_THROW(pool.map<tasks::square>(std::vector<int>{1}), mproc::pool_closed);
+  BOOST_TEST(mproc_test::child_pids().empty());
+}
+
+BOOST_DATA_TEST_CASE_F(clean_check, destructor_waits_for_pending_tasks, bdata::make(methods),
+                       method) {
+  std::vector<mproc::future<int>> fs;
+  {
+    mproc::process_pool pool(options(method));
+    for (int i = 0; i < 200; ++i) fs.push_back(pool.submit<tasks::square>(i));
+  }
+  for (int i = 0; i < 200; ++i) {
+    BOOST_TEST(fs[static_cast<std::size_t>(i)].ready());
+    BOOST_TEST(fs[static_cast<std::size_t>(i)].get() == i * i);
+  }
+}
+
+BOOST_DATA_TEST_CASE_F(clean_check, shutdown_with_cancel_pending_kills_running_tasks,
+                       bdata::make(methods), method) {
+  mproc::process_pool pool(options(method, 1));
+  fifo gate;  // never written: the running task would block for ever
+  mproc::future<int> running = pool.submit<tasks::read_fifo>(gate.path);
+  std::vector<mproc::future<int>> queued;
+  for (int i = 0; i < 5; ++i) queued.push_back(pool.submit<tasks::square>(i));
+  const int fd = gate.open_writer();  // the task is running now
+  pool.shutdown(true, true);
+  ::close(fd);
+  BOOST_CHECK_THROW(running.get(), mproc::cancelled_error);
+  for (auto& f : queued) BOOST_CHECK_THROW(f.get(), mproc::cancelled_error);
+}
+
+BOOST_FIXTURE_TEST_CASE(spawned_workers_never_run_main, clean_check) {
+  const std::filesystem::path marker =
+      std::filesystem::temp_directory_path() / ("mproc-marker-" + std::to_string(::getpid()));
+  std::filesystem::remove(marker);
+  ::setenv("MPROC_TEST_MAIN_MARKER", marker.c_str(), 1);
+  std::set<int> pids;
+  {
+    mproc::process_pool pool(options(mproc::start_method::spawn));
+    for (int i = 0; i < 20; ++i) pids.insert(pool.submit<tasks::worker_pid>().get());
+  }
+  ::unsetenv("MPROC_TEST_MAIN_MARKER");
+  BOOST_TEST(pids.count(::getpid()) == 0U);
+  BOOST_TEST(!pids.empty());
+  // Every spawned worker inherited the variable; none of them reached the line that writes it.
+  BOOST_TEST(!std::filesystem::exists(marker));
+  std::filesystem::remove(marker);
+}
+
+BOOST_FIXTURE_TEST_CASE(automatic_forks_only_while_single_threaded, clean_check) {
+  ::unsetenv("MPROC_START_METHOD");
+  {
+    mproc::process_pool pool(options(mproc::start_method::automatic));
+    BOOST_TEST(pool.start_method() == mproc::start_method::fork);
+  }
+  std::mutex m;
+  std::condition_variable cv;
+  bool done = false;
+  std::thread other([&] {
+    std::unique_lock lock(m);
+    cv.wait(lock, [&] { return done; });
+  });
+  {
+    mproc::process_pool pool(options(mproc::start_method::automatic));
+    BOOST_TEST(pool.start_method() == mproc::start_method::spawn);
+    BOOST_TEST(pool.submit<tasks::square>(4).get() == 16);
+  }
+  {
+    std::lock_guard lock(m);
+    done = true;
+  }
+  cv.notify_all();
+  other.join();
+}
+
+BOOST_FIXTURE_TEST_CASE(environment_variable_chooses_the_automatic_method, clean_check) {
+  ::setenv("MPROC_START_METHOD", "spawn", 1);
+  {
+    mproc::process_pool pool(options(mproc::start_method::automatic));
+    BOOST_TEST(pool.start_method() == mproc::start_method::spawn);
+  }
+  {
+    // An explicit method wins over the variable.
+    mproc::process_pool pool(options(mproc::start_method::fork));
+    BOOST_TEST(pool.start_method() == mproc::start_method::fork);
+  }
+  ::setenv("MPROC_START_METHOD", "vfork", 1);
+  try {
+    mproc::process_pool pool(options(mproc::start_method::automatic));
+    BOOST_FAIL("a bad MPROC_START_METHOD was accepted");
+  } catch (const std::invalid_argument& e) {
+    BOOST_TEST(std::string(e.what()).find("MPROC_START_METHOD") != std::string::npos);
+    BOOST_TEST(std::string(e.what()).find("forkserver") != std::string::npos);
+  }
+  ::unsetenv("MPROC_START_METHOD");
+}
+
+BOOST_FIXTURE_TEST_CASE(forkserver_is_refused_with_a_clear_error, clean_check) {
+  try {
+    mproc::process_pool pool(options(mproc::start_method::forkserver));
+    BOOST_FAIL("forkserver started");
+  } catch (const mproc::start_error& e) {
+    BOOST_TEST(std::string(e.what()).find("forkserver") != std::string::npos);
+  }
+}
+
+BOOST_AUTO_TEST_SUITE_END()

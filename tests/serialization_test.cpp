@@ -1,0 +1,212 @@
+// The serializable concept, and values of every supported kind crossing a process boundary.
+
+#include "support/support.hpp"
+
+#include <mproc/mproc.hpp>
+
+#include <boost/test/data/monomorphic.hpp>
+#include <boost/test/data/test_case.hpp>
+#include <boost/test/unit_test.hpp>
+
+#include <array>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <tuple>
+#include <unordered_map>
+#include <variant>
+#include <vector>
+
+namespace bdata = boost::unit_test::data;
+
+namespace shapes {
+
+// A member serialize.
+struct point {
+  int x = 0;
+  int y = 0;
+  template <class Archive>
+  void serialize(Archive& ar, const unsigned int /*version*/) {
+    ar & x & y;
+  }
+  bool operator==(const point&) const = default;
+};
+
+// A free serialize, found by argument-dependent lookup.
+struct label {
+  std::string text;
+  std::vector<point> anchors;
+  bool operator==(const label&) const = default;
+};
+template <class Archive>
+void serialize(Archive& ar, label& l, const unsigned int /*version*/) {
+  ar & l.text & l.anchors;
+}
+
+// A private serialize, reachable through the friend declarations.
+class secret {
+ public:
+  secret() = default;
+  explicit secret(int v) : value_(v) {}
+  int value() const { return value_; }
+
+ private:
+  friend class boost::serialization::access;
+  friend struct mproc::access;
+  template <class Archive>
+  void serialize(Archive& ar, const unsigned int /*version*/) {
+    ar & value_;
+  }
+  int value_ = 0;
+};
+
+// Split member save/load.
+struct split {
+  int stored = 0;
+  template <class Archive>
+  void save(Archive& ar, const unsigned int /*version*/) const {
+    const int doubled = stored * 2;
+    ar << doubled;
+  }
+  template <class Archive>
+  void load(Archive& ar, const unsigned int /*version*/) {
+    int doubled = 0;
+    ar >> doubled;
+    stored = doubled / 2;
+  }
+  BOOST_SERIALIZATION_SPLIT_MEMBER()
+};
+
+enum class colour { red, green };
+
+// Not serializable: no serialization function, or state that cannot cross a process boundary.
+struct plain {
+  int x = 0;
+};
+struct model {
+  std::mutex lock;
+  int weights = 0;
+};
+
+}  // namespace shapes
+
+// A non-intrusive serialize in Boost's own namespace, the style Boost's documentation shows.
+struct outsider {
+  double value = 0;
+};
+namespace boost::serialization {
+template <class Archive>
+void serialize(Archive& ar, outsider& o, const unsigned int /*version*/) {
+  ar & o.value;
+}
+}  // namespace boost::serialization
+
+static_assert(mproc::serializable<int>);
+static_assert(mproc::serializable<double>);
+static_assert(mproc::serializable<shapes::colour>);
+static_assert(mproc::serializable<std::string>);
+static_assert(mproc::serializable<std::vector<std::string>>);
+static_assert(mproc::serializable<std::map<std::string, std::vector<int>>>);
+static_assert(mproc::serializable<std::unordered_map<int, std::set<std::string>>>);
+static_assert(mproc::serializable<std::optional<shapes::point>>);
+static_assert(mproc::serializable<std::variant<std::monostate, int, std::string>>);
+static_assert(mproc::serializable<std::tuple<int, std::string, shapes::label>>);
+static_assert(mproc::serializable<std::pair<int, shapes::point>>);
+static_assert(mproc::serializable<std::array<shapes::point, 3>>);
+static_assert(mproc::serializable<shapes::point>);
+static_assert(mproc::serializable<shapes::label>);
+static_assert(mproc::serializable<shapes::secret>);
+static_assert(mproc::serializable<shapes::split>);
+static_assert(mproc::serializable<outsider>);
+static_assert(mproc::serializable<const shapes::point&>);
+
+static_assert(!mproc::serializable<int*>);
+static_assert(!mproc::serializable<const char*>);
+static_assert(!mproc::serializable<std::mutex>);
+static_assert(!mproc::serializable<std::thread>);
+static_assert(!mproc::serializable<shapes::plain>);
+static_assert(!mproc::serializable<shapes::model>);
+static_assert(!mproc::serializable<std::vector<std::mutex*>>);
+static_assert(!mproc::serializable<std::vector<shapes::plain>>);
+static_assert(!mproc::serializable<std::map<int, shapes::plain>>);
+static_assert(!mproc::serializable<std::optional<shapes::model*>>);
+static_assert(!mproc::serializable<std::variant<int, shapes::plain>>);
+static_assert(!mproc::serializable<std::tuple<int, std::thread>>);
+
+namespace tasks {
+
+shapes::label relabel(shapes::label l, shapes::point shift) {
+  l.text += "!";
+  for (shapes::point& p : l.anchors) {
+    p.x += shift.x;
+    p.y += shift.y;
+  }
+  return l;
+}
+shapes::secret reveal(shapes::secret s) { return shapes::secret(s.value() + 1); }
+shapes::split halve(shapes::split s) { return s; }
+outsider negate(outsider o) { return outsider{-o.value}; }
+std::map<std::string, int> count_words(std::vector<std::string> words) {
+  std::map<std::string, int> counts;
+  for (const std::string& w : words) ++counts[w];
+  return counts;
+}
+std::optional<int> find_first_even(std::vector<int> xs) {
+  for (const int x : xs) {
+    if (x % 2 == 0) return x;
+  }
+  return std::nullopt;
+}
+std::variant<int, std::string> describe(int x) {
+  if (x < 0) return std::string("negative");
+  return x * 2;
+}
+std::tuple<int, std::string, shapes::colour> unpack(std::tuple<int, std::string, shapes::colour> t) {
+  std::get<0>(t) += 1;
+  std::get<1>(t) += "?";
+  std::get<2>(t) = shapes::colour::green;
+  return t;
+}
+
+}  // namespace tasks
+
+namespace mproc {
+inline std::ostream& operator<<(std::ostream& os, start_method m) { return os << to_string(m); }
+}  // namespace mproc
+
+BOOST_AUTO_TEST_SUITE(serialization)
+
+BOOST_DATA_TEST_CASE_F(mproc_test::clean_check, user_and_standard_types_cross_intact,
+                       bdata::make(mproc::available_start_methods()), method) {
+  mproc::process_pool pool(mproc_test::options(method));
+
+  const shapes::label in{"tag", {{1, 2}, {3, 4}}};
+  const shapes::label out = pool.submit<tasks::relabel>(in, shapes::point{10, 20}).get();
+  BOOST_TEST(out.text == "tag!");
+  BOOST_TEST((out.anchors == std::vector<shapes::point>{{11, 22}, {13, 24}}));
+
+  BOOST_TEST(pool.submit<tasks::reveal>(shapes::secret(41)).get().value() == 42);
+  BOOST_TEST(pool.submit<tasks::halve>(shapes::split{21}).get().stored == 21);
+  BOOST_TEST(pool.submit<tasks::negate>(outsider{2.5}).get().value == -2.5);
+
+  const auto counts =
+      pool.submit<tasks::count_words>(std::vector<std::string>{"a", "b", "a", ""}).get();
+  BOOST_TEST((counts == std::map<std::string, int>{{"", 1}, {"a", 2}, {"b", 1}}));
+
+  BOOST_TEST((pool.submit<tasks::find_first_even>(std::vector<int>{1, 3, 8, 10}).get() == 8));
+  BOOST_TEST(!pool.submit<tasks::find_first_even>(std::vector<int>{1, 3}).get().has_value());
+
+  BOOST_TEST(std::get<int>(pool.submit<tasks::describe>(21).get()) == 42);
+  BOOST_TEST(std::get<std::string>(pool.submit<tasks::describe>(-1).get()) == "negative");
+
+  const auto t = pool.submit<tasks::unpack>(std::make_tuple(1, std::string("why"),
+                                                            shapes::colour::red)).get();
+  BOOST_TEST(std::get<0>(t) == 2);
+  BOOST_TEST(std::get<1>(t) == "why?");
+  BOOST_TEST((std::get<2>(t) == shapes::colour::green));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
