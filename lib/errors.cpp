@@ -9,7 +9,9 @@ namespace mproc {
 namespace {
 
 std::string describe_end(std::optional<int> exit_code, std::optional<int> signal) {
-  if (signal) return "was killed by signal " + std::to_string(*signal) + " (" + platform::signal_name(*signal) + ")";
+  if (signal)
+    return "was killed by signal " + std::to_string(*signal) + " (" +
+           platform::signal_name(*signal) + ")";
   if (exit_code) return "exited with code " + std::to_string(*exit_code);
   return "ended (its exit status is unknown)";
 }

@@ -53,8 +53,8 @@ std::exception_ptr failure_to_exception(const channel::message_header& h,
     case channel::failure_code::remote_exception:
       return std::make_exception_ptr(remote_error(std::move(type), std::move(message)));
     case channel::failure_code::unknown_task:
-      return std::make_exception_ptr(start_error("cannot run task '" + registry::name_of(h.key) +
-                                                 "': " + message));
+      return std::make_exception_ptr(
+          start_error("cannot run task '" + registry::name_of(h.key) + "': " + message));
     case channel::failure_code::decode_failed:
     case channel::failure_code::encode_failed:
       break;
@@ -80,8 +80,8 @@ class pool_engine {
  private:
   struct worker {
     std::shared_ptr<channel::segment> seg;
-    int pid = -1;                          // guarded by mutex_ once drivers run
-    std::shared_ptr<task_state> current;   // guarded by mutex_
+    int pid = -1;                         // guarded by mutex_ once drivers run
+    std::shared_ptr<task_state> current;  // guarded by mutex_
     std::thread driver;
   };
 
@@ -200,8 +200,9 @@ void pool_engine::await_hello(worker& w) {
   }
   std::string fix;
   if (method() == start_method::spawn) {
-    fix = ". A spawned worker runs this program again: mproc::init(argc, argv) must be the "
-          "first line of main";
+    fix =
+        ". A spawned worker runs this program again: mproc::init(argc, argv) must be the "
+        "first line of main";
   }
   throw start_error("cannot start worker (pid " + std::to_string(pid) + "): " + what + fix);
 }

@@ -13,7 +13,7 @@ namespace {
 struct table {
   std::mutex mutex;
   std::unordered_map<std::uint64_t, entry> entries;  // guarded by mutex
-  std::vector<std::string> duplicates;              // guarded by mutex
+  std::vector<std::string> duplicates;               // guarded by mutex
 };
 
 // A function-local static: registrations run during static initialisation, in no set order.

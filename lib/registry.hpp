@@ -25,6 +25,6 @@ std::string name_of(std::uint64_t key);
 std::uint64_t digest() noexcept;
 
 /// Throws `start_error` naming every task name registered twice.
-void check() ;
+void check();
 
 }  // namespace mproc::registry

@@ -39,9 +39,12 @@ BOOST_AUTO_TEST_CASE(parse_start_method_rejects_anything_else_listing_the_valid_
 
 BOOST_AUTO_TEST_CASE(posix_has_fork_and_spawn) {
   const auto methods = mproc::available_start_methods();
-  BOOST_TEST((std::find(methods.begin(), methods.end(), mproc::start_method::spawn) != methods.end()));
-  BOOST_TEST((std::find(methods.begin(), methods.end(), mproc::start_method::fork) != methods.end()));
-  BOOST_TEST((std::find(methods.begin(), methods.end(), mproc::start_method::automatic) == methods.end()));
+  BOOST_TEST(
+      (std::find(methods.begin(), methods.end(), mproc::start_method::spawn) != methods.end()));
+  BOOST_TEST(
+      (std::find(methods.begin(), methods.end(), mproc::start_method::fork) != methods.end()));
+  BOOST_TEST(
+      (std::find(methods.begin(), methods.end(), mproc::start_method::automatic) == methods.end()));
 }
 
 BOOST_AUTO_TEST_CASE(parse_pool_options_reads_method_and_workers) {

@@ -116,7 +116,8 @@ BOOST_DATA_TEST_CASE_F(clean_check, map_keeps_input_order_for_every_chunksize,
   const std::vector<int> ys = pool.map<tasks::square>(xs, static_cast<std::size_t>(chunksize));
   BOOST_TEST_REQUIRE(ys.size() == xs.size());
   for (std::size_t i = 0; i < xs.size(); ++i) BOOST_TEST(ys[i] == xs[i] * xs[i]);
-  BOOST_TEST(pool.map<tasks::square>(std::vector<int>{}, static_cast<std::size_t>(chunksize)).empty());
+  BOOST_TEST(
+      pool.map<tasks::square>(std::vector<int>{}, static_cast<std::size_t>(chunksize)).empty());
   pool.map<tasks::do_nothing>(xs, static_cast<std::size_t>(chunksize));
 }
 
@@ -201,8 +202,8 @@ BOOST_DATA_TEST_CASE_F(clean_check, as_completed_yields_every_future_once, bdata
   BOOST_TEST(seen.count(49 * 49) == 1U);
 }
 
-BOOST_DATA_TEST_CASE_F(clean_check, wait_for_and_cancel_follow_the_task_state,
-                       bdata::make(methods), method) {
+BOOST_DATA_TEST_CASE_F(clean_check, wait_for_and_cancel_follow_the_task_state, bdata::make(methods),
+                       method) {
   mproc::process_pool pool(options(method, 1));
   fifo gate;
   mproc::future<int> running = pool.submit<tasks::read_fifo>(gate.path);

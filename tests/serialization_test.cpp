@@ -30,7 +30,7 @@ struct point {
   int y = 0;
   template <class Archive>
   void serialize(Archive& ar, const unsigned int /*version*/) {
-    ar & x & y;
+    ar& x& y;
   }
   bool operator==(const point&) const = default;
 };
@@ -43,7 +43,7 @@ struct label {
 };
 template <class Archive>
 void serialize(Archive& ar, label& l, const unsigned int /*version*/) {
-  ar & l.text & l.anchors;
+  ar& l.text& l.anchors;
 }
 
 // A private serialize, reachable through the friend declarations.
@@ -58,7 +58,7 @@ class secret {
   friend struct mproc::access;
   template <class Archive>
   void serialize(Archive& ar, const unsigned int /*version*/) {
-    ar & value_;
+    ar& value_;
   }
   int value_ = 0;
 };
@@ -100,7 +100,7 @@ struct outsider {
 namespace boost::serialization {
 template <class Archive>
 void serialize(Archive& ar, outsider& o, const unsigned int /*version*/) {
-  ar & o.value;
+  ar& o.value;
 }
 }  // namespace boost::serialization
 
@@ -164,7 +164,8 @@ std::variant<int, std::string> describe(int x) {
   if (x < 0) return std::string("negative");
   return x * 2;
 }
-std::tuple<int, std::string, shapes::colour> unpack(std::tuple<int, std::string, shapes::colour> t) {
+std::tuple<int, std::string, shapes::colour> unpack(
+    std::tuple<int, std::string, shapes::colour> t) {
   std::get<0>(t) += 1;
   std::get<1>(t) += "?";
   std::get<2>(t) = shapes::colour::green;
@@ -202,8 +203,8 @@ BOOST_DATA_TEST_CASE_F(mproc_test::clean_check, user_and_standard_types_cross_in
   BOOST_TEST(std::get<int>(pool.submit<tasks::describe>(21).get()) == 42);
   BOOST_TEST(std::get<std::string>(pool.submit<tasks::describe>(-1).get()) == "negative");
 
-  const auto t = pool.submit<tasks::unpack>(std::make_tuple(1, std::string("why"),
-                                                            shapes::colour::red)).get();
+  const auto t =
+      pool.submit<tasks::unpack>(std::make_tuple(1, std::string("why"), shapes::colour::red)).get();
   BOOST_TEST(std::get<0>(t) == 2);
   BOOST_TEST(std::get<1>(t) == "why?");
   BOOST_TEST((std::get<2>(t) == shapes::colour::green));

@@ -31,7 +31,8 @@ class remote_error : public error {
 /// The worker died while it ran this task; carries its pid and how it ended.
 class worker_crashed : public error {
  public:
-  /// Creates the error for task `task` whose worker `pid` exited with `exit_code` or died of `signal`.
+  /// Creates the error for task `task` whose worker `pid` exited with `exit_code` or died of
+  /// `signal`.
   worker_crashed(int pid, std::optional<int> exit_code, std::optional<int> signal,
                  const std::string& task);
   /// Returns the process id of the worker that died.

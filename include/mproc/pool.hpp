@@ -117,11 +117,11 @@ class process_pool {
 
   template <auto F, class Range>
   std::vector<std::shared_ptr<detail::task_state>> enqueue_chunks(const Range& items,
-                                                                   std::size_t chunksize) {
+                                                                  std::size_t chunksize) {
     std::size_t total = 0;
     if constexpr (std::ranges::sized_range<Range>) total = std::ranges::size(items);
-    const std::size_t size = std::min<std::size_t>(
-        chunksize != 0 ? chunksize : pick_chunksize(total), UINT32_MAX);
+    const std::size_t size =
+        std::min<std::size_t>(chunksize != 0 ? chunksize : pick_chunksize(total), UINT32_MAX);
     std::vector<std::shared_ptr<detail::task_state>> chunks;
     auto it = std::ranges::begin(items);
     const auto end = std::ranges::end(items);

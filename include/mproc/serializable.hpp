@@ -65,13 +65,14 @@ template <class A, class T>
 void serialize(A& ar, T& t, const unsigned int version);
 
 template <class T>
-concept has_user_serialization =
-    requires(probe_archive& ar, T& t) { access::member_serialize(ar, t); } ||
-    requires(probe_archive& ar, T& t) {
-      access::member_save(ar, t);
-      access::member_load(ar, t);
-    } ||
-    requires(probe_archive& ar, T& t) { serialize(ar, t, 0U); };
+concept has_user_serialization = requires(probe_archive& ar, T& t) {
+  access::member_serialize(ar, t);
+}
+|| requires(probe_archive& ar, T& t) {
+  access::member_save(ar, t);
+  access::member_load(ar, t);
+}
+|| requires(probe_archive& ar, T& t) { serialize(ar, t, 0U); };
 
 }  // namespace detail::probe
 
@@ -141,7 +142,7 @@ struct is_serializable<std::monostate> : std::true_type {};
 /// Pointers, references, `std::mutex`, `std::thread`, streams and classes without a serialization
 /// function are not.
 template <class T>
-concept serializable = !std::is_pointer_v<std::remove_cvref_t<T>> &&
-                       detail::is_serializable_v<std::remove_cvref_t<T>>;
+concept serializable =
+    !std::is_pointer_v<std::remove_cvref_t<T>> && detail::is_serializable_v<std::remove_cvref_t<T>>;
 
 }  // namespace mproc

@@ -7,9 +7,10 @@ namespace mproc {
 
 /// How a pool starts its worker processes.
 enum class start_method {
-  automatic,  ///< `MPROC_START_METHOD` if set; else spawn on Windows, fork while single-threaded on POSIX.
+  automatic,  ///< `MPROC_START_METHOD` if set; else spawn on Windows, fork while single-threaded on
+              ///< POSIX.
   fork,       ///< POSIX fork of the calling process (fast; unsafe once the process has threads).
-  spawn,      ///< Re-executes the current program; the child enters the worker loop in `mproc::init`.
+  spawn,  ///< Re-executes the current program; the child enters the worker loop in `mproc::init`.
   forkserver  ///< Forks workers from a clean single-threaded server process (POSIX).
 };
 

@@ -46,9 +46,9 @@ struct message_header {
 
 /// Control block at the start of each segment.
 struct segment_header {
-  std::uint64_t capacity = 0;                  // bytes in each ring
-  std::atomic<std::uint32_t> worker_gone{0};   // set by the parent when the worker process ended
-  std::atomic<std::uint32_t> parent_gone{0};   // set by the worker when its parent ended
+  std::uint64_t capacity = 0;                 // bytes in each ring
+  std::atomic<std::uint32_t> worker_gone{0};  // set by the parent when the worker process ended
+  std::atomic<std::uint32_t> parent_gone{0};  // set by the worker when its parent ended
   ring_control to_worker;
   ring_control to_parent;
 };

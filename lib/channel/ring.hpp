@@ -17,10 +17,10 @@ namespace mproc::channel {
 /// Positions and wake-up words of one ring; lives in shared memory.
 struct ring_control {
   alignas(64) std::atomic<std::uint64_t> write_pos{0};
-  std::atomic<std::uint32_t> data_signal{0};      // bumped after each write; the reader sleeps on it
+  std::atomic<std::uint32_t> data_signal{0};  // bumped after each write; the reader sleeps on it
   std::atomic<std::uint32_t> reader_sleeping{0};
   alignas(64) std::atomic<std::uint64_t> read_pos{0};
-  std::atomic<std::uint32_t> space_signal{0};     // bumped after each read; the writer sleeps on it
+  std::atomic<std::uint32_t> space_signal{0};  // bumped after each read; the writer sleeps on it
   std::atomic<std::uint32_t> writer_sleeping{0};
 };
 
@@ -50,9 +50,10 @@ class ring {
       for (;;) {
         space = capacity_ - (wp - c_.read_pos.load(std::memory_order_acquire));
         if (space > 0) break;
-        if (const io_status s = sleep(c_.space_signal, c_.writer_sleeping, [&] {
-              return capacity_ - (wp - c_.read_pos.load(std::memory_order_seq_cst)) > 0;
-            }, no_deadline());
+        if (const io_status s = sleep(
+                c_.space_signal, c_.writer_sleeping,
+                [&] { return capacity_ - (wp - c_.read_pos.load(std::memory_order_seq_cst)) > 0; },
+                no_deadline());
             s != io_status::ok) {
           return s;
         }
@@ -75,9 +76,9 @@ class ring {
       for (;;) {
         avail = c_.write_pos.load(std::memory_order_acquire) - rp;
         if (avail > 0) break;
-        if (const io_status s = sleep(c_.data_signal, c_.reader_sleeping, [&] {
-              return c_.write_pos.load(std::memory_order_seq_cst) - rp > 0;
-            }, deadline);
+        if (const io_status s = sleep(
+                c_.data_signal, c_.reader_sleeping,
+                [&] { return c_.write_pos.load(std::memory_order_seq_cst) - rp > 0; }, deadline);
             s != io_status::ok) {
           return s;
         }

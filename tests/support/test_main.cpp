@@ -8,9 +8,9 @@
 
 #include <mproc/init.hpp>
 
+#include <unistd.h>
 #include <cstdlib>
 #include <fstream>
-#include <unistd.h>
 
 namespace {
 bool init_unit_test() { return true; }

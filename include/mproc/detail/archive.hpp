@@ -24,7 +24,8 @@ class vector_sink final : public std::streambuf {
 
  protected:
   int_type overflow(int_type c) override {
-    if (!traits_type::eq_int_type(c, traits_type::eof())) out_.push_back(traits_type::to_char_type(c));
+    if (!traits_type::eq_int_type(c, traits_type::eof()))
+      out_.push_back(traits_type::to_char_type(c));
     return traits_type::not_eof(c);
   }
   std::streamsize xsputn(const char* s, std::streamsize n) override {
@@ -40,7 +41,8 @@ class vector_sink final : public std::streambuf {
 class span_source final : public std::streambuf {
  public:
   span_source(const char* data, std::size_t size) {
-    char* p = const_cast<char*>(data);  // NOLINT: std::streambuf wants char*; the area is never written.
+    char* p =
+        const_cast<char*>(data);  // NOLINT: std::streambuf wants char*; the area is never written.
     setg(p, p, p + size);
   }
 };

@@ -70,7 +70,8 @@ void load(Archive& ar, std::variant<Ts...>& v, const unsigned int /*version*/) {
   }
   [&]<std::size_t... I>(std::index_sequence<I...>) {
     ((index == I ? (ar >> v.template emplace<I>(), true) : false) || ...);
-  }(std::index_sequence_for<Ts...>{});
+  }
+  (std::index_sequence_for<Ts...>{});
 }
 
 /// Dispatches a `std::variant` to `save`/`load`.

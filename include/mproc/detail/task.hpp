@@ -61,29 +61,45 @@ using traits_of = function_traits<decltype(F)>;
 template <auto F>
 using result_of = std::remove_cvref_t<typename traits_of<F>::result>;
 
-// Each check is a class template so that the compiler's "in instantiation of" line names the
-// offending type right next to the message.
+// Never defined: a failed check derives from one, so the compiler's first error reads
+// "invalid use of incomplete type 'struct mproc::detail::argument_type_is_not_serializable<Model>'"
+// and the static_assert after it explains.
 template <class T>
+struct argument_type_is_not_serializable;
+template <class T>
+struct result_type_is_not_serializable;
+
+template <class T, bool = serializable<T>>
 struct argument_type_check {
-  static_assert(serializable<T>,
-                "mproc: a task argument type is not serializable. The type is the T in "
-                "'mproc::detail::argument_type_check<T>' above. Give it a Boost.Serialization "
-                "serialize() (member or free), or pass serializable data and build the object "
-                "in the worker.");
-  static_assert(!serializable<T> || std::is_default_constructible_v<T>,
-                "mproc: a task argument type must be default-constructible (the worker builds "
-                "it before reading it).");
   static constexpr bool ok = true;
+};
+template <class T>
+struct argument_type_check<T, false> : argument_type_is_not_serializable<T> {
+  static constexpr bool ok = false;
+  static_assert(serializable<T>,
+                "mproc: a task argument type is not serializable (its name is in the first "
+                "error). Give it a Boost.Serialization serialize() (member or free), or pass "
+                "serializable data and build the object in the worker.");
+};
+
+template <class T, bool = std::is_void_v<T> || serializable<T>>
+struct result_type_check {
+  static constexpr bool ok = true;
+};
+template <class T>
+struct result_type_check<T, false> : result_type_is_not_serializable<T> {
+  static constexpr bool ok = false;
+  static_assert(serializable<T>,
+                "mproc: a task's result type is not serializable (its name is in the first "
+                "error). Give it a Boost.Serialization serialize() (member or free), or return "
+                "serializable data.");
 };
 
 template <class T>
-struct result_type_check {
-  static_assert(std::is_void_v<T> || serializable<T>,
-                "mproc: a task's result type is not serializable. The type is the T in "
-                "'mproc::detail::result_type_check<T>' above. Give it a Boost.Serialization "
-                "serialize() (member or free), or return serializable data.");
-  static_assert(std::is_void_v<T> || !serializable<T> || std::is_default_constructible_v<T>,
-                "mproc: a task's result type must be default-constructible.");
+struct default_constructible_check {
+  static_assert(std::is_default_constructible_v<T>,
+                "mproc: task argument and result types must be default-constructible (the "
+                "receiving side builds the value before reading it).");
   static constexpr bool ok = true;
 };
 
@@ -91,7 +107,8 @@ template <class Tuple>
 struct arguments_check;
 template <class... P>
 struct arguments_check<std::tuple<P...>> {
-  static constexpr bool ok = (argument_type_check<P>::ok && ...);
+  static constexpr bool ok =
+      ((argument_type_check<P>::ok && default_constructible_check<P>::ok) && ...);
 };
 
 /// Checks at compile time that `F` can be a task; true when it can (otherwise compilation stops).
@@ -104,8 +121,13 @@ constexpr bool check_task() {
     static_assert(!traits_of<F>::has_mutable_reference,
                   "mproc: a task cannot take a parameter by non-const reference: changes made in "
                   "the worker would not reach the caller. Return the value instead.");
-    return arguments_check<typename traits_of<F>::arguments>::ok &&
-           result_type_check<result_of<F>>::ok;
+    using result = result_of<F>;
+    if constexpr (std::is_void_v<result>) {
+      return arguments_check<typename traits_of<F>::arguments>::ok;
+    } else {
+      return arguments_check<typename traits_of<F>::arguments>::ok &&
+             result_type_check<result>::ok && default_constructible_check<result>::ok;
+    }
   }
   return false;
 }
@@ -170,7 +192,8 @@ void write_arguments(output_archive& out, A&&... args) {
                 "mproc: wrong number of arguments for this task");
   [&]<std::size_t... I>(std::index_sequence<I...>) {
     (write_argument<std::tuple_element_t<I, arguments>>(out, std::forward<A>(args)), ...);
-  }(std::index_sequence_for<A...>{});
+  }
+  (std::index_sequence_for<A...>{});
 }
 
 }  // namespace mproc::detail

@@ -49,10 +49,10 @@ class task_state {
   const std::uint32_t count_;
   mutable std::mutex mutex_;
   mutable std::condition_variable done_cv_;
-  status status_ = status::pending;                  // guarded by mutex_
-  std::vector<char> value_;                          // guarded by mutex_
-  std::exception_ptr error_;                         // guarded by mutex_
-  std::vector<std::function<void()>> callbacks_;     // guarded by mutex_
+  status status_ = status::pending;               // guarded by mutex_
+  std::vector<char> value_;                       // guarded by mutex_
+  std::exception_ptr error_;                      // guarded by mutex_
+  std::vector<std::function<void()>> callbacks_;  // guarded by mutex_
 };
 
 }  // namespace mproc::detail

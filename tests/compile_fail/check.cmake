@@ -1,0 +1,33 @@
+# Compiles one program that must not compile (or, for a control, must) and checks the message.
+# The program states what it expects in a line "// expect-error: <regex>" (matched against the
+# first error that mentions mproc) or "// expect: compiles".
+# Inputs: CXX, SOURCE, INCLUDES (a ;-list).
+file(STRINGS "${SOURCE}" expect_error REGEX "^// expect-error: ")
+file(STRINGS "${SOURCE}" expect_ok REGEX "^// expect: compiles")
+set(args -std=c++20 -fsyntax-only)
+foreach(dir IN LISTS INCLUDES)
+  list(APPEND args "-I${dir}")
+endforeach()
+execute_process(COMMAND "${CXX}" ${args} "${SOURCE}" RESULT_VARIABLE rc OUTPUT_VARIABLE out
+                ERROR_VARIABLE out)
+if(expect_ok)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "control program ${SOURCE} does not compile:\n${out}")
+  endif()
+  return()
+endif()
+if(rc EQUAL 0)
+  message(FATAL_ERROR "${SOURCE} compiled, but it must not")
+endif()
+string(REGEX REPLACE "^// expect-error: " "" pattern "${expect_error}")
+string(REPLACE "\n" ";" lines "${out}")
+foreach(line IN LISTS lines)
+  if(line MATCHES "error:" AND line MATCHES "mproc")
+    if(line MATCHES "${pattern}")
+      message(STATUS "first mproc error, as expected: ${line}")
+      return()
+    endif()
+    message(FATAL_ERROR "the first error that mentions mproc is:\n${line}\nexpected: ${pattern}")
+  endif()
+endforeach()
+message(FATAL_ERROR "no error mentions mproc; compiler output:\n${out}")
