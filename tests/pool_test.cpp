@@ -38,6 +38,9 @@ int worker_pid() { return static_cast<int>(::getpid()); }
 std::vector<char> echo_bytes(std::vector<char> bytes) { return bytes; }
 std::string greet(const std::string& name) { return "hello " + name; }
 void do_nothing(int /*x*/) {}
+struct math {
+  static long cube(long x) { return x * x * x; }
+};
 
 struct custom_error : std::runtime_error {
   using std::runtime_error::runtime_error;
@@ -105,7 +108,11 @@ BOOST_DATA_TEST_CASE_F(clean_check, submit_returns_the_result_from_another_proce
   BOOST_TEST(pool.submit<tasks::greet>("mproc").get() == "hello mproc");
   const int pid = pool.submit<tasks::worker_pid>().get();
   BOOST_TEST(pid != ::getpid());
-  pool.submit<tasks::do_nothing>(1).get();
+  mproc::future<void> nothing = pool.submit<tasks::do_nothing>(1);
+  nothing.wait();
+  BOOST_TEST(nothing.ready());
+  nothing.get();
+  BOOST_TEST(pool.submit<&tasks::math::cube>(3L).get() == 27L);
 }
 
 BOOST_DATA_TEST_CASE_F(clean_check, map_keeps_input_order_for_every_chunksize,

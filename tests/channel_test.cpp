@@ -1,0 +1,155 @@
+// The shared-memory transport on its own: segment permissions and names, messages larger than
+// a ring, deadlines, and a dead peer waking whoever waits on it.
+
+#include "channel/channel.hpp"
+
+#include <mproc/errors.hpp>
+
+#include <boost/test/unit_test.hpp>
+
+#include <cstring>
+#include <future>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <sys/stat.h>
+
+namespace ch = mproc::channel;
+
+namespace {
+
+bool always_alive() { return true; }
+
+std::vector<char> pattern(std::size_t n) {
+  std::vector<char> v(n);
+  for (std::size_t i = 0; i < n; ++i) v[i] = static_cast<char>(i * 7 + (i >> 11));
+  return v;
+}
+
+ch::message_header header_for(std::size_t size) {
+  ch::message_header h;
+  h.kind = ch::message_kind::task;
+  h.id = 42;
+  h.key = 7;
+  h.count = 1;
+  h.size = size;
+  return h;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(channel)
+
+BOOST_AUTO_TEST_CASE(segments_are_owner_only_with_unpredictable_names) {
+  auto a = ch::segment::create(4096);
+  auto b = ch::segment::create(4096);
+  BOOST_TEST(a->name() != b->name());
+  const std::string prefix = "mproc-" + std::to_string(::getpid()) + "-";
+  BOOST_TEST(a->name().rfind(prefix, 0) == 0U);
+  BOOST_TEST(a->name().size() == prefix.size() + 24);  // 96 random bits
+  struct stat st {};
+  BOOST_TEST_REQUIRE(::stat(("/dev/shm/" + a->name()).c_str(), &st) == 0);
+  BOOST_TEST((st.st_mode & 0777) == 0600U);
+  a->unlink();
+  BOOST_TEST(::stat(("/dev/shm/" + a->name()).c_str(), &st) != 0);
+  const std::string b_name = b->name();
+  b.reset();  // destruction removes a name that is still there
+  BOOST_TEST(::stat(("/dev/shm/" + b_name).c_str(), &st) != 0);
+}
+
+BOOST_AUTO_TEST_CASE(a_message_larger_than_the_ring_streams_through_intact) {
+  auto seg = ch::segment::create(4096);
+  const std::vector<char> sent = pattern(1 << 20);
+  ch::endpoint parent = seg->parent_endpoint();
+  ch::endpoint worker = seg->worker_endpoint(&always_alive);
+  auto sender = std::async(std::launch::async,
+                           [&] { return parent.send(header_for(sent.size()), sent.data()); });
+  ch::message_header h;
+  std::vector<char> received;
+  BOOST_TEST((worker.receive(h, received) == ch::io_status::ok));
+  BOOST_TEST((sender.get() == ch::io_status::ok));
+  BOOST_TEST(h.id == 42U);
+  BOOST_TEST(h.size == sent.size());
+  BOOST_TEST((received == sent));
+}
+
+BOOST_AUTO_TEST_CASE(many_small_messages_keep_their_order) {
+  auto seg = ch::segment::create(4096);
+  ch::endpoint parent = seg->parent_endpoint();
+  ch::endpoint worker = seg->worker_endpoint(&always_alive);
+  constexpr int n = 5000;
+  auto sender = std::async(std::launch::async, [&] {
+    for (int i = 0; i < n; ++i) {
+      ch::message_header h = header_for(sizeof i);
+      h.id = static_cast<std::uint64_t>(i);
+      if (parent.send(h, reinterpret_cast<const char*>(&i)) != ch::io_status::ok) return false;
+    }
+    return true;
+  });
+  bool in_order = true;
+  for (int i = 0; i < n; ++i) {
+    ch::message_header h;
+    std::vector<char> payload;
+    BOOST_TEST_REQUIRE((worker.receive(h, payload) == ch::io_status::ok));
+    int value = -1;
+    std::memcpy(&value, payload.data(), sizeof value);
+    in_order = in_order && h.id == static_cast<std::uint64_t>(i) && value == i;
+  }
+  BOOST_TEST(sender.get());
+  BOOST_TEST(in_order);
+}
+
+BOOST_AUTO_TEST_CASE(a_reader_stops_waiting_at_its_deadline) {
+  auto seg = ch::segment::create(4096);
+  ch::endpoint parent = seg->parent_endpoint();
+  ch::message_header h;
+  std::vector<char> payload;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(30);
+  BOOST_TEST((parent.receive(h, payload, deadline) == ch::io_status::timed_out));
+  BOOST_TEST((std::chrono::steady_clock::now() >= deadline));
+}
+
+BOOST_AUTO_TEST_CASE(a_dead_worker_wakes_a_waiting_reader_and_a_blocked_writer) {
+  auto seg = ch::segment::create(4096);
+  ch::endpoint parent = seg->parent_endpoint();
+  auto reader = std::async(std::launch::async, [&] {
+    ch::message_header h;
+    std::vector<char> payload;
+    return parent.receive(h, payload);  // no deadline: only the death can end it
+  });
+  const std::vector<char> big = pattern(1 << 16);  // more than the ring: the writer blocks
+  auto writer = std::async(std::launch::async,
+                           [&] { return parent.send(header_for(big.size()), big.data()); });
+  seg->mark_worker_gone();
+  BOOST_TEST((reader.get() == ch::io_status::peer_gone));
+  BOOST_TEST((writer.get() == ch::io_status::peer_gone));
+}
+
+BOOST_AUTO_TEST_CASE(data_written_before_the_peer_died_is_still_delivered) {
+  auto seg = ch::segment::create(4096);
+  ch::endpoint parent = seg->parent_endpoint();
+  ch::endpoint worker = seg->worker_endpoint(&always_alive);
+  const std::vector<char> last = pattern(100);
+  BOOST_TEST_REQUIRE((worker.send(header_for(last.size()), last.data()) == ch::io_status::ok));
+  seg->mark_worker_gone();
+  ch::message_header h;
+  std::vector<char> payload;
+  BOOST_TEST((parent.receive(h, payload) == ch::io_status::ok));
+  BOOST_TEST((payload == last));
+  BOOST_TEST((parent.receive(h, payload) == ch::io_status::peer_gone));
+}
+
+BOOST_AUTO_TEST_CASE(a_header_with_a_bad_magic_is_a_serialization_error) {
+  auto seg = ch::segment::create(4096);
+  ch::endpoint parent = seg->parent_endpoint();
+  ch::endpoint worker = seg->worker_endpoint(&always_alive);
+  ch::message_header bad = header_for(0);
+  bad.magic = 0xdeadbeef;
+  BOOST_TEST_REQUIRE((worker.send(bad, nullptr) == ch::io_status::ok));
+  ch::message_header h;
+  std::vector<char> payload;
+  BOOST_CHECK_THROW(parent.receive(h, payload), mproc::serialization_error);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
