@@ -7,6 +7,7 @@
 #include "launch/launcher.hpp"
 #include "platform/process.hpp"
 #include "registry.hpp"
+#include "worker/worker_loop.hpp"
 
 #include <mproc/errors.hpp>
 #include <mproc/pool.hpp>
@@ -80,12 +81,15 @@ class pool_engine {
  private:
   struct worker {
     std::shared_ptr<channel::segment> seg;
+    int lifeline = -1;                    // write end: the worker exits once it is closed
+    std::string secret;                   // what the worker must send back in its hello
     int pid = -1;                         // guarded by mutex_ once drivers run
     std::shared_ptr<task_state> current;  // guarded by mutex_
     std::thread driver;
   };
 
   void launch(worker& w);
+  static void cut_lifeline(worker& w) noexcept;
   void await_hello(worker& w);
   void start_replacement(worker& w);
   void drive(worker& w);
@@ -150,7 +154,27 @@ pool_engine::pool_engine(const pool_options& options) : options_(options) {
 
 void pool_engine::launch(worker& w) {
   w.seg = channel::segment::create(ring_capacity);
-  const int pid = launcher_->launch(w.seg);
+  platform::pipe_ends link;
+  if (const std::error_code ec = platform::make_pipe(link)) {
+    throw start_error("cannot start worker: cannot create its lifeline pipe: " + ec.message());
+  }
+  platform::register_lifeline(link.write);
+  w.lifeline = link.write;
+  // The secret goes through the pipe, which only this process and the new worker hold: a
+  // process that merely opened the segment cannot pass for the worker.
+  w.secret = platform::random_hex(mproc::worker::secret_size / 2);
+  int pid = -1;
+  try {
+    if (!platform::write_all(link.write, w.secret.data(), w.secret.size())) {
+      throw start_error("cannot start worker: cannot write to its lifeline pipe");
+    }
+    pid = launcher_->launch(w.seg, link.read);
+  } catch (...) {
+    platform::close_fd(link.read);
+    cut_lifeline(w);
+    throw;
+  }
+  platform::close_fd(link.read);
   {
     std::lock_guard lock(mutex_);
     w.pid = pid;
@@ -158,9 +182,17 @@ void pool_engine::launch(worker& w) {
   if (const std::error_code ec = watcher_.watch(pid, [seg = w.seg] { seg->mark_worker_gone(); })) {
     platform::kill_process(pid);
     platform::reap(pid);
+    cut_lifeline(w);
     w.pid = -1;
     throw start_error("cannot watch worker " + std::to_string(pid) + ": " + ec.message());
   }
+}
+
+void pool_engine::cut_lifeline(worker& w) noexcept {
+  if (w.lifeline < 0) return;
+  platform::unregister_lifeline(w.lifeline);
+  platform::close_fd(w.lifeline);
+  w.lifeline = -1;
 }
 
 void pool_engine::await_hello(worker& w) {
@@ -171,6 +203,19 @@ void pool_engine::await_hello(worker& w) {
   const channel::io_status s = ep.receive(h, payload, deadline);
   w.seg->unlink();  // the worker has it mapped (or will never need it)
   const int pid = w.pid;
+  if (s == channel::io_status::ok && h.kind == channel::message_kind::hello &&
+      std::string(payload.begin(), payload.end()) != w.secret) {
+    platform::kill_process(pid);
+    platform::reap(pid);
+    cut_lifeline(w);
+    {
+      std::lock_guard lock(mutex_);
+      w.pid = -1;
+    }
+    throw start_error("cannot start worker " + std::to_string(pid) +
+                      ": its first message does not carry the secret it was given; another "
+                      "process may be tampering with the pool's shared memory");
+  }
   if (s == channel::io_status::ok && h.kind == channel::message_kind::hello) {
     if (h.key != registry::digest()) {
       throw start_error("cannot start worker " + std::to_string(pid) +
@@ -194,6 +239,7 @@ void pool_engine::await_hello(worker& w) {
     platform::reap(pid);
     what = "it sent an unexpected first message";
   }
+  cut_lifeline(w);
   {
     std::lock_guard lock(mutex_);
     w.pid = -1;
@@ -300,6 +346,7 @@ void pool_engine::retire(worker& w, const std::exception_ptr& why, const std::st
     cancelling = cancelling_;
     state = w.current;
   }
+  cut_lifeline(w);
   w.seg.reset();
   if (!state) return;
   if (cancelling) {
@@ -329,6 +376,7 @@ void pool_engine::stop(worker& w) {
   platform::kill_process(w.pid);  // a no-op for a worker that has exited
   platform::reap(w.pid);
   w.pid = -1;
+  cut_lifeline(w);
 }
 
 void pool_engine::kill_all() noexcept {
@@ -337,6 +385,7 @@ void pool_engine::kill_all() noexcept {
     platform::kill_process(w->pid);
     platform::reap(w->pid);
     w->pid = -1;
+    cut_lifeline(*w);
   }
 }
 

@@ -19,8 +19,6 @@ namespace ch = mproc::channel;
 
 namespace {
 
-bool always_alive() { return true; }
-
 std::vector<char> pattern(std::size_t n) {
   std::vector<char> v(n);
   for (std::size_t i = 0; i < n; ++i) v[i] = static_cast<char>(i * 7 + (i >> 11));
@@ -62,7 +60,7 @@ BOOST_AUTO_TEST_CASE(a_message_larger_than_the_ring_streams_through_intact) {
   auto seg = ch::segment::create(4096);
   const std::vector<char> sent = pattern(1 << 20);
   ch::endpoint parent = seg->parent_endpoint();
-  ch::endpoint worker = seg->worker_endpoint(&always_alive);
+  ch::endpoint worker = seg->worker_endpoint();
   auto sender = std::async(std::launch::async,
                            [&] { return parent.send(header_for(sent.size()), sent.data()); });
   ch::message_header h;
@@ -77,7 +75,7 @@ BOOST_AUTO_TEST_CASE(a_message_larger_than_the_ring_streams_through_intact) {
 BOOST_AUTO_TEST_CASE(many_small_messages_keep_their_order) {
   auto seg = ch::segment::create(4096);
   ch::endpoint parent = seg->parent_endpoint();
-  ch::endpoint worker = seg->worker_endpoint(&always_alive);
+  ch::endpoint worker = seg->worker_endpoint();
   constexpr int n = 5000;
   auto sender = std::async(std::launch::async, [&] {
     for (int i = 0; i < n; ++i) {
@@ -129,7 +127,7 @@ BOOST_AUTO_TEST_CASE(a_dead_worker_wakes_a_waiting_reader_and_a_blocked_writer) 
 BOOST_AUTO_TEST_CASE(data_written_before_the_peer_died_is_still_delivered) {
   auto seg = ch::segment::create(4096);
   ch::endpoint parent = seg->parent_endpoint();
-  ch::endpoint worker = seg->worker_endpoint(&always_alive);
+  ch::endpoint worker = seg->worker_endpoint();
   const std::vector<char> last = pattern(100);
   BOOST_TEST_REQUIRE((worker.send(header_for(last.size()), last.data()) == ch::io_status::ok));
   seg->mark_worker_gone();
@@ -143,7 +141,7 @@ BOOST_AUTO_TEST_CASE(data_written_before_the_peer_died_is_still_delivered) {
 BOOST_AUTO_TEST_CASE(a_header_with_a_bad_magic_is_a_serialization_error) {
   auto seg = ch::segment::create(4096);
   ch::endpoint parent = seg->parent_endpoint();
-  ch::endpoint worker = seg->worker_endpoint(&always_alive);
+  ch::endpoint worker = seg->worker_endpoint();
   ch::message_header bad = header_for(0);
   bad.magic = 0xdeadbeef;
   BOOST_TEST_REQUIRE((worker.send(bad, nullptr) == ch::io_status::ok));

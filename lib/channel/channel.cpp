@@ -41,6 +41,7 @@ std::shared_ptr<segment> segment::open(const std::string& name) {
   std::shared_ptr<segment> s(new segment());
   s->name_ = name;
   bip::shared_memory_object shm(bip::open_only, name.c_str(), bip::read_write);
+  s->linked_ = true;  // this side may remove the name too
   s->mapping_ = std::make_unique<mapping>(mapping{bip::mapped_region(shm, bip::read_write)});
   auto* base = static_cast<char*>(s->mapping_->region.get_address());
   s->header_ = std::launder(reinterpret_cast<segment_header*>(base));
@@ -72,13 +73,13 @@ void segment::mark_worker_gone() noexcept {
 }
 
 endpoint segment::parent_endpoint() {
-  const peer_state peer{&header_->worker_gone, nullptr, {}};
+  const peer_state peer{&header_->worker_gone};
   return endpoint{ring(header_->to_worker, to_worker_data_, header_->capacity, peer),
                   ring(header_->to_parent, to_parent_data_, header_->capacity, peer)};
 }
 
-endpoint segment::worker_endpoint(bool (*parent_alive)()) {
-  const peer_state peer{&header_->parent_gone, parent_alive, std::chrono::milliseconds(500)};
+endpoint segment::worker_endpoint() {
+  const peer_state peer{&header_->parent_gone};
   return endpoint{ring(header_->to_parent, to_parent_data_, header_->capacity, peer),
                   ring(header_->to_worker, to_worker_data_, header_->capacity, peer)};
 }

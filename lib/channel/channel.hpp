@@ -78,8 +78,8 @@ class segment {
 
   /// Returns the parent's view: writes tasks, reads results.
   endpoint parent_endpoint();
-  /// Returns the worker's view: reads tasks, writes results; `parent_alive` is polled.
-  endpoint worker_endpoint(bool (*parent_alive)());
+  /// Returns the worker's view: reads tasks, writes results.
+  endpoint worker_endpoint();
 
  private:
   segment() = default;

@@ -31,9 +31,6 @@ enum class io_status { ok, timed_out, peer_gone };
 struct peer_state {
   /// Set (and both signals bumped) by whoever learns that the peer died.
   std::atomic<std::uint32_t>* gone = nullptr;
-  /// If set, called between sleeps of at most `check_every`; false marks the peer gone.
-  bool (*alive)() = nullptr;
-  std::chrono::milliseconds check_every{500};
 };
 
 /// One side's view of a ring: either its writer or its reader.
@@ -132,11 +129,7 @@ class ring {
       } else {
         auto timeout = std::chrono::nanoseconds(-1);
         if (deadline != no_deadline()) timeout = deadline - now;
-        if (peer_.alive != nullptr && (timeout.count() < 0 || timeout > peer_.check_every)) {
-          timeout = peer_.check_every;
-        }
         platform::wait_word(word, seen, timeout);
-        if (peer_.alive != nullptr && !peer_.alive()) peer_.gone->store(1);
       }
     }
     sleeping.store(0, std::memory_order_relaxed);

@@ -19,21 +19,21 @@ class fork_launcher final : public launcher {
  public:
   start_method method() const noexcept override { return start_method::fork; }
 
-  int launch(const std::shared_ptr<channel::segment>& seg) override {
+  int launch(const std::shared_ptr<channel::segment>& seg, int lifeline) override {
     // The child inherits the mapping, so the name is not needed: removing it now means nothing
     // can leak under /dev/shm even if both processes are killed.
     seg->unlink();
     // Unflushed output would otherwise be written twice, once by each process.
     std::fflush(stdout);
     std::fflush(stderr);
-    const int parent = platform::current_pid();
     const pid_t pid = ::fork();
     if (pid < 0) {
       throw start_error(std::string("cannot start worker: fork failed: ") + std::strerror(errno));
     }
     if (pid == 0) {
       platform::reset_signals_in_worker();
-      worker::serve(seg, parent);
+      platform::close_lifelines_in_child();
+      worker::serve(seg, lifeline);
     }
     return static_cast<int>(pid);
   }

@@ -16,7 +16,10 @@ class launcher {
   /// Returns the start method this launcher implements.
   virtual start_method method() const noexcept = 0;
   /// Starts one worker that will serve `seg`; returns its pid. Throws `start_error`.
-  virtual int launch(const std::shared_ptr<channel::segment>& seg) = 0;
+  ///
+  /// `lifeline` is the read end of the worker's lifeline pipe (see `worker::serve`); the worker
+  /// gets it at the same number or under the number in its command line.
+  virtual int launch(const std::shared_ptr<channel::segment>& seg, int lifeline) = 0;
 };
 
 /// Turns `automatic` into a concrete method (environment, platform, thread count).

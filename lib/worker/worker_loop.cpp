@@ -26,9 +26,6 @@ namespace mproc::worker {
 namespace {
 
 bool g_active = false;
-int g_parent = 0;
-
-bool parent_alive() { return platform::parent_pid() == g_parent; }
 
 // Type name of the exception being handled, for `remote_error::type()`.
 std::string current_exception_type() {
@@ -110,22 +107,25 @@ outcome run_task(const channel::message_header& h, const std::vector<char>& args
 
 bool active() noexcept { return g_active; }
 
-void serve(std::shared_ptr<channel::segment> seg, int parent) {
+void serve(std::shared_ptr<channel::segment> seg, int lifeline) {
   g_active = true;
-  g_parent = parent;
-  channel::endpoint ep = seg->worker_endpoint(&parent_alive);
+  std::string secret(secret_size, '\0');
+  if (!platform::read_all(lifeline, secret.data(), secret.size())) leave(0);  // parent gone
+  platform::exit_with_parent(lifeline);
+  channel::endpoint ep = seg->worker_endpoint();
 
   channel::message_header hello;
   hello.kind = channel::message_kind::hello;
   hello.key = registry::digest();
   hello.id = static_cast<std::uint64_t>(platform::current_pid());
-  if (ep.send(hello, nullptr) != channel::io_status::ok) leave(0);
+  hello.size = secret.size();
+  if (ep.send(hello, secret.data()) != channel::io_status::ok) leave(0);
 
   channel::message_header h;
   std::vector<char> payload;
   for (;;) {
     try {
-      if (ep.receive(h, payload) != channel::io_status::ok) leave(0);  // parent gone
+      if (ep.receive(h, payload) != channel::io_status::ok) leave(0);
     } catch (const std::exception&) {
       leave(3);  // corrupt channel: nothing can be trusted any more
     }
@@ -144,9 +144,16 @@ void serve(std::shared_ptr<channel::segment> seg, int parent) {
   leave(0);
 }
 
-void serve_spawned(const std::string& name) {
+void serve_spawned(const std::string& token) {
   platform::reset_signals_in_worker();
-  const int parent = platform::parent_pid();
+  const std::size_t comma = token.rfind(',');
+  int lifeline = -1;
+  if (comma != std::string::npos) lifeline = std::atoi(token.c_str() + comma + 1);
+  const std::string name = token.substr(0, comma);
+  if (lifeline < 0) {
+    std::fprintf(stderr, "mproc worker: malformed worker argument '%s'\n", token.c_str());
+    leave(2);
+  }
   std::shared_ptr<channel::segment> seg;
   try {
     seg = channel::segment::open(name);
@@ -155,7 +162,10 @@ void serve_spawned(const std::string& name) {
                  name.c_str(), e.what());
     leave(2);
   }
-  serve(std::move(seg), parent);
+  // The name has done its job: removing it here, as well as in the parent, shortens the time
+  // it exists to the few milliseconds a worker takes to start.
+  seg->unlink();
+  serve(std::move(seg), lifeline);
 }
 
 }  // namespace mproc::worker
