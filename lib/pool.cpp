@@ -431,7 +431,11 @@ namespace mproc {
 process_pool::process_pool(const pool_options& options)
     : engine_(std::make_unique<detail::pool_engine>(options)) {}
 
-process_pool::~process_pool() = default;
+process_pool::~process_pool() {
+  // Unwinding: whoever would read the results is leaving, so nobody waits for running tasks.
+  const bool unwinding = std::uncaught_exceptions() > uncaught_at_start_;
+  engine_->shutdown(true, unwinding);
+}
 
 void process_pool::shutdown(bool wait, bool cancel_pending) {
   engine_->shutdown(wait, cancel_pending);

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <exception>
 #include <iterator>
 #include <memory>
 #include <ranges>
@@ -52,6 +53,9 @@ class process_pool {
   /// Starts the workers; throws `start_error` if any cannot be started.
   explicit process_pool(const pool_options& options = {});
   /// Waits for every task, then stops and reaps every worker (see `shutdown`).
+  ///
+  /// During stack unwinding (an exception, such as one thrown on Ctrl-C, is leaving the scope)
+  /// it does not wait: queued tasks are cancelled and running ones are killed.
   ~process_pool();
   process_pool(const process_pool&) = delete;
   process_pool& operator=(const process_pool&) = delete;
@@ -152,6 +156,7 @@ class process_pool {
   }
 
   std::unique_ptr<detail::pool_engine> engine_;
+  int uncaught_at_start_ = std::uncaught_exceptions();
 };
 
 }  // namespace mproc

@@ -152,12 +152,16 @@ void invoke(input_archive& in, output_archive& out, std::uint32_t count) {
   using arguments = typename traits_of<F>::arguments;
   using result = result_of<F>;
   for (std::uint32_t i = 0; i < count; ++i) {
-    arguments args;
-    try {
-      std::apply([&in](auto&... a) { ((in >> a), ...); }, args);
-    } catch (const std::exception& e) {
-      throw decode_failure{e.what()};
-    }
+    // Building the arguments counts as decoding them: both happen before the task runs.
+    arguments args = [&in]() {
+      try {
+        arguments a;
+        std::apply([&in](auto&... field) { ((in >> field), ...); }, a);
+        return a;
+      } catch (const std::exception& e) {
+        throw decode_failure{e.what()};
+      }
+    }();
     if constexpr (std::is_void_v<result>) {
       std::apply(F, std::move(args));
     } else {

@@ -1,0 +1,216 @@
+// The fault matrix: every way a worker can fail, at every stage of a task, under every start
+// method. Each cell checks the precise error on the affected future, every other result, that
+// the pool still works, and (in the fixture) that no process and no segment is left.
+
+#include "support/support.hpp"
+
+#include <mproc/mproc.hpp>
+
+#include <boost/serialization/split_member.hpp>
+#include <boost/test/data/monomorphic.hpp>
+#include <boost/test/data/test_case.hpp>
+#include <boost/test/unit_test.hpp>
+
+#include <array>
+#include <csignal>
+#include <cstdlib>
+#include <exception>
+#include <functional>
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace bdata = boost::unit_test::data;
+
+namespace faults {
+
+enum class kind { segv, abort, terminate, sigkill, exit3, exit0, throws };
+enum class stage { construct, decode, run, encode };
+
+constexpr std::array kinds = {kind::segv,  kind::abort, kind::terminate, kind::sigkill,
+                              kind::exit3, kind::exit0, kind::throws};
+constexpr std::array stages = {stage::construct, stage::decode, stage::run, stage::encode};
+
+const char* name(kind k) {
+  static constexpr const char* names[] = {"segv",  "abort", "terminate", "sigkill",
+                                          "exit3", "exit0", "throws"};
+  return names[static_cast<int>(k)];
+}
+const char* name(stage s) {
+  static constexpr const char* names[] = {"construct", "decode", "run", "encode"};
+  return names[static_cast<int>(s)];
+}
+
+// Fails the way `k` says, for real: signals are raised, exits exit.
+void trigger(kind k) {
+  switch (k) {
+    case kind::segv:
+      std::raise(SIGSEGV);
+      break;
+    case kind::abort:
+      std::abort();
+    case kind::terminate:
+      std::terminate();
+    case kind::sigkill:
+      std::raise(SIGKILL);  // what the kernel's out-of-memory killer sends
+      break;
+    case kind::exit3:
+      std::exit(3);
+    case kind::exit0:
+      std::_Exit(0);  // a clean exit in the middle of a task
+    case kind::throws:
+      throw std::runtime_error("injected failure");
+  }
+}
+
+// An argument that fails while the worker builds it (construct) or decodes it (decode).
+template <kind K, stage S>
+struct fault_arg {
+  int value = 0;
+  fault_arg() {
+    if constexpr (S == stage::construct) {
+      if (mproc::is_worker()) trigger(K);
+    }
+  }
+  explicit fault_arg(int v) : value(v) {}
+  template <class Archive>
+  void save(Archive& ar, const unsigned int /*version*/) const {
+    ar << value;
+  }
+  template <class Archive>
+  void load(Archive& ar, const unsigned int /*version*/) {
+    ar >> value;
+    if constexpr (S == stage::decode) trigger(K);
+  }
+  BOOST_SERIALIZATION_SPLIT_MEMBER()
+};
+
+// A result that fails while the worker encodes it.
+template <kind K, stage S>
+struct fault_result {
+  int value = 0;
+  template <class Archive>
+  void save(Archive& ar, const unsigned int /*version*/) const {
+    if constexpr (S == stage::encode) trigger(K);
+    ar << value;
+  }
+  template <class Archive>
+  void load(Archive& ar, const unsigned int /*version*/) {
+    ar >> value;
+  }
+  BOOST_SERIALIZATION_SPLIT_MEMBER()
+};
+
+template <kind K, stage S>
+fault_result<K, S> faulty(fault_arg<K, S> a) {
+  if constexpr (S == stage::run) trigger(K);
+  return {a.value * 2};
+}
+
+int square(int x) { return x * x; }
+
+struct expectation {
+  enum { crashed, serialization, remote } error;
+  std::optional<int> signal;
+  std::optional<int> exit_code;
+};
+
+expectation expected(kind k, stage s) {
+  switch (k) {
+    case kind::segv:
+      return {expectation::crashed, SIGSEGV, {}};
+    case kind::abort:
+    case kind::terminate:
+      return {expectation::crashed, SIGABRT, {}};
+    case kind::sigkill:
+      return {expectation::crashed, SIGKILL, {}};
+    case kind::exit3:
+      return {expectation::crashed, {}, 3};
+    case kind::exit0:
+      return {expectation::crashed, {}, 0};
+    case kind::throws:
+      break;
+  }
+  return {s == stage::run ? expectation::remote : expectation::serialization, {}, {}};
+}
+
+template <kind K, stage S>
+void run_cell(mproc::start_method method) {
+  mproc::process_pool pool(mproc_test::options(method, 2));
+  std::vector<mproc::future<int>> before, after;
+  for (int i = 0; i < 3; ++i) before.push_back(pool.submit<square>(i));
+  mproc::future<fault_result<K, S>> victim = pool.submit<faulty<K, S>>(fault_arg<K, S>(21));
+  for (int i = 3; i < 6; ++i) after.push_back(pool.submit<square>(i));
+
+  const expectation e = expected(K, S);
+  try {
+    victim.get();
+    BOOST_FAIL("the faulty task succeeded");
+  } catch (const mproc::worker_crashed& x) {
+    BOOST_TEST(e.error == expectation::crashed, "unexpected worker_crashed: " << x.what());
+    BOOST_TEST((x.signal() == e.signal));
+    BOOST_TEST((x.exit_code() == e.exit_code));
+    BOOST_TEST(x.pid() > 0);
+    BOOST_TEST(std::string(x.what()).find("faulty") != std::string::npos);
+  } catch (const mproc::serialization_error& x) {
+    BOOST_TEST(e.error == expectation::serialization,
+               "unexpected serialization_error: " << x.what());
+    BOOST_TEST(std::string(x.what()).find("injected failure") != std::string::npos);
+  } catch (const mproc::remote_error& x) {
+    BOOST_TEST(e.error == expectation::remote, "unexpected remote_error: " << x.what());
+    BOOST_TEST(x.type() == "std::runtime_error");
+    BOOST_TEST(x.message() == "injected failure");
+  }
+  for (int i = 0; i < 3; ++i) BOOST_TEST(before[static_cast<std::size_t>(i)].get() == i * i);
+  for (int i = 3; i < 6; ++i) BOOST_TEST(after[static_cast<std::size_t>(i - 3)].get() == i * i);
+  // The pool still takes work, on as many workers as before.
+  const std::vector<int> ys = pool.map<square>(std::vector<int>{1, 2, 3, 4, 5, 6, 7, 8}, 1);
+  BOOST_TEST((ys == std::vector<int>{1, 4, 9, 16, 25, 36, 49, 64}));
+  BOOST_TEST(pool.workers() == 2U);
+}
+
+using cell = void (*)(mproc::start_method);
+
+template <std::size_t... K, std::size_t... S>
+std::map<std::pair<kind, stage>, cell> make_cells(std::index_sequence<K...>,
+                                                  std::index_sequence<S...>) {
+  std::map<std::pair<kind, stage>, cell> cells;
+  (
+      [&]<std::size_t k>() {
+        ((cells[{kinds[k], stages[S]}] = &run_cell<kinds[k], stages[S]>), ...);
+      }.template operator()<K>(),
+      ...);
+  return cells;
+}
+
+const std::map<std::pair<kind, stage>, cell>& cells() {
+  static const auto table = make_cells(std::make_index_sequence<kinds.size()>{},
+                                       std::make_index_sequence<stages.size()>{});
+  return table;
+}
+
+}  // namespace faults
+
+namespace mproc {
+inline std::ostream& operator<<(std::ostream& os, start_method m) { return os << to_string(m); }
+}  // namespace mproc
+namespace faults {
+inline std::ostream& operator<<(std::ostream& os, kind k) { return os << name(k); }
+inline std::ostream& operator<<(std::ostream& os, stage s) { return os << name(s); }
+}  // namespace faults
+
+BOOST_AUTO_TEST_SUITE(faults)
+
+BOOST_DATA_TEST_CASE_F(
+    mproc_test::clean_check, each_failure_fails_only_its_task,
+    bdata::make(mproc::available_start_methods()) *
+        bdata::make(std::vector<faults::kind>(faults::kinds.begin(), faults::kinds.end())) *
+        bdata::make(std::vector<faults::stage>(faults::stages.begin(), faults::stages.end())),
+    method, kind, stage) {
+  BOOST_TEST_MESSAGE("cell: " << method << " x " << kind << " x " << stage);
+  faults::cells().at({kind, stage})(method);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
