@@ -1,5 +1,6 @@
 #include "init_state.hpp"
 #include "launch/launcher.hpp"
+#include "launch/zygote.posix.hpp"
 #include "registry.hpp"
 #include "worker/worker_loop.hpp"
 
@@ -22,6 +23,10 @@ void init(int argc, char** argv) {
   if (argc >= 2 && argv[1] != nullptr &&
       std::strncmp(argv[1], launch::worker_argument, std::strlen(launch::worker_argument)) == 0) {
     worker::serve_spawned(argv[1] + std::strlen(launch::worker_argument));
+  }
+  if (argc >= 2 && argv[1] != nullptr &&
+      std::strncmp(argv[1], launch::zygote_argument, std::strlen(launch::zygote_argument)) == 0) {
+    launch::serve_spawned_zygote(argv[1] + std::strlen(launch::zygote_argument));
   }
   registry::check();
 }

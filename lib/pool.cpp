@@ -84,11 +84,13 @@ class pool_engine {
     int lifeline = -1;                    // write end: the worker exits once it is closed
     std::string secret;                   // what the worker must send back in its hello
     int pid = -1;                         // guarded by mutex_ once drivers run
+    int handle = -1;                      // names the process for kills; guarded by mutex_
     std::shared_ptr<task_state> current;  // guarded by mutex_
     std::thread driver;
   };
 
   void launch(worker& w);
+  platform::exit_status end_process(worker& w);
   static void cut_lifeline(worker& w) noexcept;
   void await_hello(worker& w);
   void start_replacement(worker& w);
@@ -97,6 +99,7 @@ class pool_engine {
   void retire(worker& w, const std::exception_ptr& why, const std::string& task);
   void stop(worker& w);
   std::optional<queued_task> next_task();
+  bool closing();
   void kill_all() noexcept;
 
   pool_options options_;
@@ -125,13 +128,13 @@ pool_engine::pool_engine(const pool_options& options) : options_(options) {
         "of main.");
   }
   const start_method method = launch::resolve(options.start);
-  if (method == start_method::spawn && !initialized()) {
-    throw start_error(
-        "cannot start a pool with the spawn method: mproc::init(argc, argv) was not called. "
-        "Add it as the first line of main, so that spawned workers enter the worker loop "
-        "instead of running the program.");
+  if ((method == start_method::spawn || method == start_method::forkserver) && !initialized()) {
+    throw start_error("cannot start a pool with the " + std::string(to_string(method)) +
+                      " method: mproc::init(argc, argv) was not called. Add it as the first "
+                      "line of main, so that spawned processes enter mproc's loop instead of "
+                      "running the program.");
   }
-  launcher_ = launch::make_launcher(method);
+  launcher_ = launch::make_launcher(method, options.allow_fork_with_threads);
 
   std::size_t n = options.workers != 0 ? options.workers : std::thread::hardware_concurrency();
   if (n == 0) n = 1;
@@ -144,6 +147,7 @@ pool_engine::pool_engine(const pool_options& options) : options_(options) {
   } catch (...) {
     kill_all();
     watcher_.stop();
+    launcher_->stop();
     throw;
   }
   for (auto& w : workers_) {
@@ -154,38 +158,38 @@ pool_engine::pool_engine(const pool_options& options) : options_(options) {
 
 void pool_engine::launch(worker& w) {
   w.seg = channel::segment::create(ring_capacity);
-  platform::pipe_ends link;
-  if (const std::error_code ec = platform::make_pipe(link)) {
-    throw start_error("cannot start worker: cannot create its lifeline pipe: " + ec.message());
-  }
-  platform::register_lifeline(link.write);
-  w.lifeline = link.write;
-  // The secret goes through the pipe, which only this process and the new worker hold: a
-  // process that merely opened the segment cannot pass for the worker.
+  // The worker gets the secret through a channel only it and this process hold (its lifeline,
+  // or the zygote's request pipe): a process that merely opened the segment cannot pass for it.
   w.secret = platform::random_hex(mproc::worker::secret_size / 2);
-  int pid = -1;
-  try {
-    if (!platform::write_all(link.write, w.secret.data(), w.secret.size())) {
-      throw start_error("cannot start worker: cannot write to its lifeline pipe");
-    }
-    pid = launcher_->launch(w.seg, link.read);
-  } catch (...) {
-    platform::close_fd(link.read);
-    cut_lifeline(w);
-    throw;
-  }
-  platform::close_fd(link.read);
+  const launch::launcher::started started = launcher_->launch(w.seg, w.secret);
   {
     std::lock_guard lock(mutex_);
-    w.pid = pid;
+    w.pid = started.pid;
+    w.lifeline = started.lifeline;
+    w.handle = platform::open_handle(started.pid);
   }
-  if (const std::error_code ec = watcher_.watch(pid, [seg = w.seg] { seg->mark_worker_gone(); })) {
-    platform::kill_process(pid);
-    platform::reap(pid);
-    cut_lifeline(w);
-    w.pid = -1;
-    throw start_error("cannot watch worker " + std::to_string(pid) + ": " + ec.message());
+  const std::error_code ec =
+      watcher_.watch(started.pid, [seg = w.seg] { seg->mark_worker_gone(); });
+  if (ec || w.handle < 0) {
+    end_process(w);
+    throw start_error("cannot watch worker " + std::to_string(started.pid) + ": " +
+                      (ec ? ec.message() : std::string("no process handle")));
   }
+}
+
+// Kills the worker's process if it still runs, reaps it, and releases what it held.
+platform::exit_status pool_engine::end_process(worker& w) {
+  std::lock_guard lock(mutex_);
+  platform::exit_status st;
+  if (w.pid > 0) {
+    platform::kill_handle(w.handle);  // a no-op for a process that has ended
+    st = launcher_->reap(w.pid);      // prompt: the process is dead or dying
+  }
+  platform::close_fd(w.handle);
+  w.handle = -1;
+  w.pid = -1;
+  cut_lifeline(w);
+  return st;
 }
 
 void pool_engine::cut_lifeline(worker& w) noexcept {
@@ -203,46 +207,30 @@ void pool_engine::await_hello(worker& w) {
   const channel::io_status s = ep.receive(h, payload, deadline);
   w.seg->unlink();  // the worker has it mapped (or will never need it)
   const int pid = w.pid;
-  if (s == channel::io_status::ok && h.kind == channel::message_kind::hello &&
-      std::string(payload.begin(), payload.end()) != w.secret) {
-    platform::kill_process(pid);
-    platform::reap(pid);
-    cut_lifeline(w);
-    {
-      std::lock_guard lock(mutex_);
-      w.pid = -1;
-    }
-    throw start_error("cannot start worker " + std::to_string(pid) +
-                      ": its first message does not carry the secret it was given; another "
-                      "process may be tampering with the pool's shared memory");
-  }
-  if (s == channel::io_status::ok && h.kind == channel::message_kind::hello) {
-    if (h.key != registry::digest()) {
-      throw start_error("cannot start worker " + std::to_string(pid) +
-                        ": it runs a different set of tasks (is the executable file replaced?)");
-    }
-    return;
-  }
   std::string what;
-  if (s == channel::io_status::timed_out) {
-    platform::kill_process(pid);
-    platform::reap(pid);
+  if (s == channel::io_status::ok && h.kind == channel::message_kind::hello) {
+    if (std::string(payload.begin(), payload.end()) != w.secret) {
+      what =
+          "its first message does not carry the secret it was given; another process may be "
+          "tampering with the pool's shared memory";
+    } else if (h.key != registry::digest()) {
+      what = "it runs a different set of tasks (was the executable file replaced?)";
+    } else {
+      return;
+    }
+    end_process(w);
+  } else if (s == channel::io_status::timed_out) {
+    end_process(w);
     what = "it did not reach the worker loop within " +
            std::to_string(options_.start_timeout.count()) + " ms";
   } else if (s == channel::io_status::peer_gone) {
-    const platform::exit_status st = platform::reap(pid);
+    const platform::exit_status st = end_process(w);
     what = st.signal ? "it was killed by " + platform::signal_name(*st.signal)
                      : "it exited with code " + std::to_string(st.code.value_or(-1));
     what += " before reaching the worker loop";
   } else {
-    platform::kill_process(pid);
-    platform::reap(pid);
+    end_process(w);
     what = "it sent an unexpected first message";
-  }
-  cut_lifeline(w);
-  {
-    std::lock_guard lock(mutex_);
-    w.pid = -1;
   }
   std::string fix;
   if (method() == start_method::spawn) {
@@ -279,8 +267,21 @@ void pool_engine::drive(worker& w) {
       }
     }
     run(w, *task);
+    if (w.pid < 0 && !closing()) {
+      // Replace a failed worker at once, so that the pool is whole again before more work
+      // comes; if that fails, the next task tries again and reports why.
+      try {
+        start_replacement(w);
+      } catch (...) {
+      }
+    }
   }
   stop(w);
+}
+
+bool pool_engine::closing() {
+  std::lock_guard lock(mutex_);
+  return closed_;
 }
 
 void pool_engine::run(worker& w, queued_task& task) {
@@ -333,21 +334,16 @@ void pool_engine::run(worker& w, queued_task& task) {
 // `worker_crashed` with how the process ended (or `cancelled_error` during a cancelling
 // shutdown). The next task starts a replacement.
 void pool_engine::retire(worker& w, const std::exception_ptr& why, const std::string& task) {
-  int pid = -1;
-  platform::exit_status st;
-  bool cancelling = false;
+  const int pid = w.pid;
+  const platform::exit_status st = end_process(w);
+  w.seg.reset();
   std::shared_ptr<task_state> state;
+  bool cancelling = false;
   {
     std::lock_guard lock(mutex_);
-    pid = w.pid;
-    platform::kill_process(pid);  // already dead, or misbehaving: either way it goes
-    st = platform::reap(pid);     // prompt: the process is dead or dying
-    w.pid = -1;
-    cancelling = cancelling_;
     state = w.current;
+    cancelling = cancelling_;
   }
-  cut_lifeline(w);
-  w.seg.reset();
   if (!state) return;
   if (cancelling) {
     state->set_error(std::make_exception_ptr(cancelled_error()));
@@ -372,20 +368,16 @@ void pool_engine::stop(worker& w) {
     } catch (...) {
     }
   }
-  std::lock_guard lock(mutex_);
-  platform::kill_process(w.pid);  // a no-op for a worker that has exited
-  platform::reap(w.pid);
-  w.pid = -1;
-  cut_lifeline(w);
+  end_process(w);
 }
 
 void pool_engine::kill_all() noexcept {
   for (auto& w : workers_) {
-    if (w->pid < 0) continue;
-    platform::kill_process(w->pid);
-    platform::reap(w->pid);
-    w->pid = -1;
-    cut_lifeline(*w);
+    try {
+      end_process(*w);
+    } catch (...) {
+      // Reaping through a zygote allocates; nothing more can be done for this worker.
+    }
   }
 }
 
@@ -410,7 +402,7 @@ void pool_engine::shutdown(bool wait, bool cancel_pending) {
       cancelling_ = true;
       dropped.swap(queue_);
       for (auto& w : workers_) {
-        if (w->current) platform::kill_process(w->pid);
+        if (w->current) platform::kill_handle(w->handle);
       }
     }
   }
@@ -422,6 +414,7 @@ void pool_engine::shutdown(bool wait, bool cancel_pending) {
     if (w->driver.joinable()) w->driver.join();
   }
   watcher_.stop();
+  launcher_->stop();
 }
 
 }  // namespace mproc::detail

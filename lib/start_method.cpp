@@ -32,7 +32,7 @@ std::vector<start_method> available_start_methods() {
 #if defined(_WIN32)
   return {start_method::spawn};
 #else
-  return {start_method::fork, start_method::spawn};
+  return {start_method::fork, start_method::spawn, start_method::forkserver};
 #endif
 }
 

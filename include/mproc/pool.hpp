@@ -33,6 +33,9 @@ struct pool_options {
   std::size_t max_tasks_per_worker = 0;
   /// Longest a new worker may take to reach its worker loop before `start_error`.
   std::chrono::milliseconds start_timeout{10000};
+  /// Lets `start_method::fork` fork a process that has threads (a lock another thread holds
+  /// at that moment stays locked in every worker: the classic hang). Off: such a fork is refused.
+  bool allow_fork_with_threads = false;
 };
 
 /// Reads `--start-method=NAME` and `--workers=N` from a command line into a copy of `base`.

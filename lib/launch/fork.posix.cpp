@@ -1,46 +1,87 @@
+// The fork and forkserver methods: both ask a zygote for workers. Under fork the zygote is
+// forked from the application when the pool starts (so workers see the application's memory
+// as it was then); under forkserver it is spawned (so workers start from a fresh program).
+// If a zygote dies, the next one is spawned: forking the application again could copy locks
+// held by its threads.
+
+#include "init_state.hpp"
 #include "launch/launcher.hpp"
-#include "platform/process.hpp"
-#include "worker/worker_loop.hpp"
+#include "launch/zygote.posix.hpp"
 
 #include <mproc/errors.hpp>
 
-#include <cerrno>
 #include <cstdio>
-#include <cstring>
+#include <map>
+#include <memory>
+#include <mutex>
 #include <string>
-
-#include <unistd.h>
 
 namespace mproc::launch {
 
 namespace {
 
-class fork_launcher final : public launcher {
+class zygote_launcher final : public launcher {
  public:
-  start_method method() const noexcept override { return start_method::fork; }
+  zygote_launcher(start_method method, std::shared_ptr<zygote> first)
+      : method_(method), current_(std::move(first)) {}
 
-  int launch(const std::shared_ptr<channel::segment>& seg, int lifeline) override {
-    // The child inherits the mapping, so the name is not needed: removing it now means nothing
-    // can leak under /dev/shm even if both processes are killed.
-    seg->unlink();
-    // Unflushed output would otherwise be written twice, once by each process.
-    std::fflush(stdout);
-    std::fflush(stderr);
-    const pid_t pid = ::fork();
+  start_method method() const noexcept override { return method_; }
+
+  started launch(const std::shared_ptr<channel::segment>& seg, const std::string& secret) override {
+    std::lock_guard lock(mutex_);
+    int pid = current_->launch(seg->name(), secret);
     if (pid < 0) {
-      throw start_error(std::string("cannot start worker: fork failed: ") + std::strerror(errno));
+      // The zygote died (killed, or out of memory). Workers it forked keep running and are
+      // still reaped through it; new ones come from a fresh, spawned zygote.
+      std::fprintf(stderr, "mproc: the %s zygote ended unexpectedly; starting a new one\n",
+                   std::string(to_string(method_)).c_str());
+      current_->end();
+      if (!initialized()) {
+        throw start_error(
+            "cannot start worker: the zygote that forks workers died, and a new one can only be "
+            "spawned once mproc::init(argc, argv) is the first line of main");
+      }
+      current_ = zygote::spawn();
+      pid = current_->launch(seg->name(), secret);
+      if (pid < 0) throw start_error("cannot start worker: the new zygote does not answer");
     }
-    if (pid == 0) {
-      platform::reset_signals_in_worker();
-      platform::close_lifelines_in_child();
-      worker::serve(seg, lifeline);
-    }
-    return static_cast<int>(pid);
+    owners_[pid] = current_;
+    return {pid, -1};
   }
+
+  platform::exit_status reap(int pid) override {
+    std::shared_ptr<zygote> owner;
+    {
+      std::lock_guard lock(mutex_);
+      const auto it = owners_.find(pid);
+      if (it == owners_.end()) return {};
+      owner = it->second;
+      owners_.erase(it);
+    }
+    return owner->reap(pid);
+  }
+
+  void stop() noexcept override {
+    std::lock_guard lock(mutex_);
+    owners_.clear();
+    current_.reset();  // ends and reaps the zygote
+  }
+
+ private:
+  start_method method_;
+  std::mutex mutex_;
+  std::shared_ptr<zygote> current_;                // guarded by mutex_
+  std::map<int, std::shared_ptr<zygote>> owners_;  // guarded by mutex_
 };
 
 }  // namespace
 
-std::unique_ptr<launcher> make_fork_launcher() { return std::make_unique<fork_launcher>(); }
+std::unique_ptr<launcher> make_fork_launcher() {
+  return std::make_unique<zygote_launcher>(start_method::fork, zygote::fork_from_here());
+}
+
+std::unique_ptr<launcher> make_forkserver_launcher() {
+  return std::make_unique<zygote_launcher>(start_method::forkserver, zygote::spawn());
+}
 
 }  // namespace mproc::launch

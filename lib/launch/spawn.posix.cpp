@@ -1,16 +1,8 @@
+#include "launch/inherit_fd.posix.hpp"
 #include "launch/launcher.hpp"
 #include "platform/process.hpp"
 
 #include <mproc/errors.hpp>
-
-// Boost.Process 1.81 with BOOST_PROCESS_USE_STD_FS uses boost::optional and <type_traits>
-// without including them.
-#include <boost/optional.hpp>
-#include <type_traits>
-
-#include <boost/asio/io_context.hpp>
-#include <boost/process/v2/posix/default_launcher.hpp>
-#include <boost/process/v2/process.hpp>
 
 #include <fcntl.h>
 
@@ -23,25 +15,6 @@ namespace mproc::launch {
 
 namespace {
 
-// Hands the lifeline to the child under a fixed number. (Boost.Process 1.81's own bind_fd
-// returns no value from on_setup.)
-struct inherit_fd {
-  int target;
-  int fd;
-  bp::error_code on_setup(bp::posix::default_launcher& launcher, const bp::filesystem::path&,
-                          const char* const*) {
-    launcher.fd_whitelist.push_back(target);
-    return {};
-  }
-  bp::error_code on_exec_setup(bp::posix::default_launcher&, const bp::filesystem::path&,
-                               const char* const*) const {
-    // dup2 onto itself would keep close-on-exec set: clear it explicitly then.
-    const int r = fd == target ? ::fcntl(fd, F_SETFD, 0) : ::dup2(fd, target);
-    if (r == -1) return bp::error_code(errno, bp::system_category());
-    return {};
-  }
-};
-
 constexpr int lifeline_fd_in_child = 3;
 
 class spawn_launcher final : public launcher {
@@ -50,20 +23,43 @@ class spawn_launcher final : public launcher {
 
   start_method method() const noexcept override { return start_method::spawn; }
 
-  int launch(const std::shared_ptr<channel::segment>& seg, int lifeline) override {
-    // Only simple tokens on the command line; the secret comes through the lifeline.
-    const std::vector<std::string> args{std::string(worker_argument) + seg->name() + "," +
-                                        std::to_string(lifeline_fd_in_child)};
-    boost::asio::io_context ctx;
+  started launch(const std::shared_ptr<channel::segment>& seg, const std::string& secret) override {
+    platform::pipe_ends link;
+    if (const std::error_code ec = platform::make_pipe(link)) {
+      throw start_error("cannot start worker: cannot create its lifeline pipe: " + ec.message());
+    }
+    platform::register_lifeline(link.write);
+    const int child_end = raise_fd(link.read);
+    platform::close_fd(link.read);
     try {
-      bp::process child(ctx.get_executor(), exe_, args, inherit_fd{lifeline_fd_in_child, lifeline});
+      // The secret goes through the pipe, which only this process and the new worker hold.
+      if (child_end < 0 || !platform::write_all(link.write, secret.data(), secret.size())) {
+        throw start_error("cannot start worker: cannot write to its lifeline pipe");
+      }
+      // Only simple tokens on the command line.
+      const std::vector<std::string> args{std::string(worker_argument) + seg->name() + "," +
+                                          std::to_string(lifeline_fd_in_child)};
+      boost::asio::io_context ctx;
+      bp::process child(ctx.get_executor(), exe_, args,
+                        inherit_fd{lifeline_fd_in_child, child_end});
       const int pid = static_cast<int>(child.id());
       child.detach();  // the pool watches, kills and reaps it from now on
-      return pid;
+      platform::close_fd(child_end);
+      return {pid, link.write};
+    } catch (const start_error&) {
+      platform::close_fd(child_end);
+      platform::unregister_lifeline(link.write);
+      platform::close_fd(link.write);
+      throw;
     } catch (const std::exception& e) {
+      platform::close_fd(child_end);
+      platform::unregister_lifeline(link.write);
+      platform::close_fd(link.write);
       throw start_error("cannot start worker: cannot run '" + exe_ + "': " + e.what());
     }
   }
+
+  platform::exit_status reap(int pid) override { return platform::reap(pid); }
 
  private:
   std::string exe_;

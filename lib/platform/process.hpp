@@ -55,6 +55,12 @@ exit_status reap(int pid) noexcept;
 /// Kills the process `pid` at once (SIGKILL / TerminateProcess).
 void kill_process(int pid) noexcept;
 
+/// Returns a handle that names the process `pid` for good (a pidfd), or -1.
+int open_handle(int pid) noexcept;
+
+/// Kills the process behind `handle` at once; safe even after its pid was reused.
+void kill_handle(int handle) noexcept;
+
 /// A pipe; both ends are closed on exec.
 struct pipe_ends {
   int read = -1;

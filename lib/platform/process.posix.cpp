@@ -182,6 +182,14 @@ void exit_with_parent(int fd) {
   }).detach();
 }
 
+int open_handle(int pid) noexcept {
+  return pid > 0 ? static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)) : -1;
+}
+
+void kill_handle(int handle) noexcept {
+  if (handle >= 0) ::syscall(SYS_pidfd_send_signal, handle, SIGKILL, nullptr, 0);
+}
+
 void reset_signals_in_worker() noexcept {
   // A forked child inherits the parent's handlers (a test framework's crash handler would
   // otherwise run in the worker and carry on with the parent's program).

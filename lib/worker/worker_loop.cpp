@@ -107,10 +107,8 @@ outcome run_task(const channel::message_header& h, const std::vector<char>& args
 
 bool active() noexcept { return g_active; }
 
-void serve(std::shared_ptr<channel::segment> seg, int lifeline) {
+void serve(std::shared_ptr<channel::segment> seg, int lifeline, const std::string& secret) {
   g_active = true;
-  std::string secret(secret_size, '\0');
-  if (!platform::read_all(lifeline, secret.data(), secret.size())) leave(0);  // parent gone
   platform::exit_with_parent(lifeline);
   channel::endpoint ep = seg->worker_endpoint();
 
@@ -144,16 +142,7 @@ void serve(std::shared_ptr<channel::segment> seg, int lifeline) {
   leave(0);
 }
 
-void serve_spawned(const std::string& token) {
-  platform::reset_signals_in_worker();
-  const std::size_t comma = token.rfind(',');
-  int lifeline = -1;
-  if (comma != std::string::npos) lifeline = std::atoi(token.c_str() + comma + 1);
-  const std::string name = token.substr(0, comma);
-  if (lifeline < 0) {
-    std::fprintf(stderr, "mproc worker: malformed worker argument '%s'\n", token.c_str());
-    leave(2);
-  }
+void serve_named(const std::string& name, int lifeline, const std::string& secret) {
   std::shared_ptr<channel::segment> seg;
   try {
     seg = channel::segment::open(name);
@@ -162,10 +151,25 @@ void serve_spawned(const std::string& token) {
                  name.c_str(), e.what());
     leave(2);
   }
-  // The name has done its job: removing it here, as well as in the parent, shortens the time
-  // it exists to the few milliseconds a worker takes to start.
+  // The name has done its job: removing it here, as well as in the application, shortens the
+  // time it exists to the few milliseconds a worker takes to start.
   seg->unlink();
-  serve(std::move(seg), lifeline);
+  serve(std::move(seg), lifeline, secret);
+}
+
+void serve_spawned(const std::string& token) {
+  platform::reset_signals_in_worker();
+  const std::size_t comma = token.rfind(',');
+  int lifeline = -1;
+  if (comma != std::string::npos) lifeline = std::atoi(token.c_str() + comma + 1);
+  if (lifeline < 0) {
+    std::fprintf(stderr, "mproc worker: malformed worker argument '%s'\n", token.c_str());
+    leave(2);
+  }
+  // The secret comes first through the lifeline, which only the application could write.
+  std::string secret(secret_size, '\0');
+  if (!platform::read_all(lifeline, secret.data(), secret.size())) leave(0);
+  serve_named(token.substr(0, comma), lifeline, secret);
 }
 
 }  // namespace mproc::worker

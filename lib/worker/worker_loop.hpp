@@ -14,9 +14,14 @@ inline constexpr std::size_t secret_size = 32;
 
 /// Runs the worker loop on `seg` until told to stop, then exits the process.
 ///
-/// `lifeline` is the read end of a pipe whose write end only the parent holds: the worker first
-/// reads its secret from it, then exits as soon as it reads end-of-file (the parent is gone).
-[[noreturn]] void serve(std::shared_ptr<channel::segment> seg, int lifeline);
+/// `lifeline` is the read end of a pipe whose write end only the application holds: the worker
+/// exits as soon as it reads end-of-file (the application is gone). `secret` goes back to the
+/// application in the worker's first message.
+[[noreturn]] void serve(std::shared_ptr<channel::segment> seg, int lifeline,
+                        const std::string& secret);
+
+/// Attaches to the segment called `name` and serves it (a worker forked by a zygote).
+[[noreturn]] void serve_named(const std::string& name, int lifeline, const std::string& secret);
 
 /// Serves the worker described by `token` ("<segment name>,<lifeline fd>", from the command
 /// line of a spawned worker).

@@ -213,4 +213,24 @@ BOOST_DATA_TEST_CASE_F(
   faults::cells().at({kind, stage})(method);
 }
 
+BOOST_DATA_TEST_CASE_F(mproc_test::clean_check, a_killed_zygote_is_replaced_and_work_goes_on,
+                       bdata::make({mproc::start_method::fork, mproc::start_method::forkserver}),
+                       method) {
+  // One worker: the task after the crash can only run once its replacement has started.
+  mproc::process_pool pool(mproc_test::options(method, 1));
+  BOOST_TEST(pool.submit<faults::square>(3).get() == 9);
+  // Workers are the zygote's children, so the zygote is this process's only child.
+  const std::vector<int> zygote = mproc_test::direct_children();
+  BOOST_TEST_REQUIRE(zygote.size() == 1U);
+  ::kill(zygote[0], SIGKILL);
+  // A crash needs a replacement worker: it comes from a new zygote.
+  constexpr auto crash = &faults::faulty<faults::kind::abort, faults::stage::run>;
+  using crash_arg = faults::fault_arg<faults::kind::abort, faults::stage::run>;
+  BOOST_CHECK_THROW(pool.submit<crash>(crash_arg(1)).get(), mproc::worker_crashed);
+  const std::vector<int> ys = pool.map<faults::square>(std::vector<int>{1, 2, 3, 4}, 1);
+  BOOST_TEST((ys == std::vector<int>{1, 4, 9, 16}));
+  const std::vector<int> now = mproc_test::direct_children();
+  BOOST_TEST((now.size() == 1U && now[0] != zygote[0]));
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -127,7 +127,7 @@ std::vector<int> watch_workers(const victim& v) {
 BOOST_AUTO_TEST_SUITE(lifetime)
 
 BOOST_DATA_TEST_CASE(a_parent_killed_with_sigkill_leaves_no_worker_and_no_segment,
-                     bdata::make({"fork", "spawn"}), method) {
+                     bdata::make({"fork", "spawn", "forkserver"}), method) {
   const victim v({std::string("--start-method=") + method});
   const std::vector<int> worker_fds = watch_workers(v);
   ::kill(v.pid, SIGKILL);
@@ -137,7 +137,7 @@ BOOST_DATA_TEST_CASE(a_parent_killed_with_sigkill_leaves_no_worker_and_no_segmen
 }
 
 BOOST_DATA_TEST_CASE(ctrl_c_reaches_the_application_and_nothing_is_left,
-                     bdata::make({"fork", "spawn"}), method) {
+                     bdata::make({"fork", "spawn", "forkserver"}), method) {
   const victim v({std::string("--start-method=") + method});
   const std::vector<int> worker_fds = watch_workers(v);
   ::kill(-v.pid, SIGINT);  // the whole process group, as a terminal's Ctrl-C does
@@ -149,7 +149,7 @@ BOOST_DATA_TEST_CASE(ctrl_c_reaches_the_application_and_nothing_is_left,
 }
 
 BOOST_DATA_TEST_CASE(ctrl_c_handled_by_unwinding_shuts_the_pool_down_promptly,
-                     bdata::make({"fork", "spawn"}), method) {
+                     bdata::make({"fork", "spawn", "forkserver"}), method) {
   const victim v({std::string("--start-method=") + method, "--throw-on-sigint"});
   const std::vector<int> worker_fds = watch_workers(v);
   ::kill(-v.pid, SIGINT);

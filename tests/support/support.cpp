@@ -10,9 +10,10 @@
 
 namespace mproc_test {
 
-std::vector<int> child_pids() {
-  std::vector<int> out;
-  const int self = ::getpid();
+namespace {
+
+std::vector<std::pair<int, int>> all_processes() {
+  std::vector<std::pair<int, int>> procs;  // (pid, ppid)
   std::error_code ec;
   for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
     const std::string name = entry.path().filename().string();
@@ -25,7 +26,34 @@ std::vector<int> child_pids() {
     char state = 0;
     int ppid = 0;
     rest >> state >> ppid;
-    if (ppid == self) out.push_back(std::stoi(name));
+    procs.emplace_back(std::stoi(name), ppid);
+  }
+  return procs;
+}
+
+}  // namespace
+
+std::vector<int> direct_children() {
+  std::vector<int> out;
+  for (const auto& [pid, ppid] : all_processes()) {
+    if (ppid == ::getpid()) out.push_back(pid);
+  }
+  return out;
+}
+
+std::vector<int> child_pids() {
+  // Every descendant: workers forked by a zygote are grandchildren.
+  const std::vector<std::pair<int, int>> procs = all_processes();
+  std::vector<int> out;
+  std::vector<int> parents{static_cast<int>(::getpid())};
+  while (!parents.empty()) {
+    const int parent = parents.back();
+    parents.pop_back();
+    for (const auto& [pid, ppid] : procs) {
+      if (ppid != parent) continue;
+      out.push_back(pid);
+      parents.push_back(pid);
+    }
   }
   return out;
 }

@@ -8,8 +8,11 @@
 
 namespace mproc_test {
 
-/// Returns the pids of every process whose parent is this process (zombies included).
+/// Returns the pids of every descendant of this process (zombies included).
 std::vector<int> child_pids();
+
+/// Returns the pids of the processes whose parent is this process.
+std::vector<int> direct_children();
 
 /// Returns the shared-memory segments this process created that still exist.
 std::vector<std::string> leftover_segments();
