@@ -33,23 +33,17 @@ struct queued_task {
   std::shared_ptr<task_state> state;
 };
 
-std::string read_string(const std::vector<char>& bytes, std::size_t& at) {
-  std::uint32_t n = 0;
-  if (bytes.size() - at < sizeof n) return {};
-  std::memcpy(&n, bytes.data() + at, sizeof n);
-  at += sizeof n;
-  if (bytes.size() - at < n) return {};
-  std::string s(bytes.data() + at, n);
-  at += n;
-  return s;
-}
-
 // Turns a failure message from a worker into the exception its future rethrows.
 std::exception_ptr failure_to_exception(const channel::message_header& h,
                                         const std::vector<char>& payload) {
-  std::size_t at = 0;
-  std::string type = read_string(payload, at);
-  std::string message = read_string(payload, at);
+  channel::failure_text f;
+  try {
+    f = channel::decode_failure(payload.data(), payload.size());
+  } catch (...) {
+    return std::current_exception();
+  }
+  std::string type = std::move(f.type);
+  std::string message = std::move(f.message);
   switch (static_cast<channel::failure_code>(h.code)) {
     case channel::failure_code::remote_exception:
       return std::make_exception_ptr(remote_error(std::move(type), std::move(message)));

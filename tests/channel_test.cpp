@@ -138,16 +138,54 @@ BOOST_AUTO_TEST_CASE(data_written_before_the_peer_died_is_still_delivered) {
   BOOST_TEST((parent.receive(h, payload) == ch::io_status::peer_gone));
 }
 
-BOOST_AUTO_TEST_CASE(a_header_with_a_bad_magic_is_a_serialization_error) {
+BOOST_AUTO_TEST_CASE(a_header_with_a_bad_magic_or_checksum_is_a_serialization_error) {
   auto seg = ch::segment::create(4096);
   ch::endpoint parent = seg->parent_endpoint();
   ch::endpoint worker = seg->worker_endpoint();
-  ch::message_header bad = header_for(0);
-  bad.magic = 0xdeadbeef;
-  BOOST_TEST_REQUIRE((worker.send(bad, nullptr) == ch::io_status::ok));
-  ch::message_header h;
+  ch::message_header h = header_for(0);
   std::vector<char> payload;
+
+  ch::seal(h);
+  h.magic = 0xdeadbeef;  // raw writes: send() would seal the header again
+  BOOST_TEST_REQUIRE(
+      (worker.out.write(reinterpret_cast<const char*>(&h), sizeof h) == ch::io_status::ok));
   BOOST_CHECK_THROW(parent.receive(h, payload), mproc::serialization_error);
+
+  h = header_for(0);
+  ch::seal(h);
+  h.id ^= 1;  // one flipped bit after sealing
+  BOOST_TEST_REQUIRE(
+      (worker.out.write(reinterpret_cast<const char*>(&h), sizeof h) == ch::io_status::ok));
+  BOOST_CHECK_THROW(parent.receive(h, payload), mproc::serialization_error);
+}
+
+BOOST_AUTO_TEST_CASE(a_header_that_lies_about_its_size_does_not_allocate_it) {
+  auto seg = ch::segment::create(4096);
+  ch::endpoint parent = seg->parent_endpoint();
+  ch::endpoint worker = seg->worker_endpoint();
+  const std::vector<char> some = pattern(100);
+  ch::message_header h = header_for(std::uint64_t{1} << 50);  // a petabyte
+  ch::seal(h);
+  BOOST_TEST_REQUIRE(
+      (worker.out.write(reinterpret_cast<const char*>(&h), sizeof h) == ch::io_status::ok));
+  BOOST_TEST_REQUIRE((worker.out.write(some.data(), some.size()) == ch::io_status::ok));
+  std::vector<char> payload;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(30);
+  BOOST_TEST((parent.receive(h, payload, deadline) == ch::io_status::timed_out));
+  BOOST_TEST(payload.capacity() <= (std::size_t{64} << 20));
+}
+
+BOOST_AUTO_TEST_CASE(a_malformed_failure_report_is_a_serialization_error) {
+  const std::vector<char> good = ch::encode_failure("std::runtime_error", "boom");
+  const ch::failure_text f = ch::decode_failure(good.data(), good.size());
+  BOOST_TEST(f.type == "std::runtime_error");
+  BOOST_TEST(f.message == "boom");
+  for (std::size_t cut = 0; cut < good.size(); ++cut) {
+    BOOST_CHECK_THROW(ch::decode_failure(good.data(), cut), mproc::serialization_error);
+  }
+  std::vector<char> longer = good;
+  longer.push_back('x');
+  BOOST_CHECK_THROW(ch::decode_failure(longer.data(), longer.size()), mproc::serialization_error);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

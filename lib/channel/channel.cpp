@@ -7,7 +7,9 @@
 #include <boost/interprocess/mapped_region.hpp>
 #include <boost/interprocess/shared_memory_object.hpp>
 
+#include <algorithm>
 #include <new>
+#include <stdexcept>
 
 namespace bip = boost::interprocess;
 
@@ -84,7 +86,8 @@ endpoint segment::worker_endpoint() {
                   ring(header_->to_worker, to_worker_data_, header_->capacity, peer)};
 }
 
-io_status endpoint::send(const message_header& header, const char* payload) {
+io_status endpoint::send(message_header header, const char* payload) {
+  seal(header);
   if (const io_status s = out.write(reinterpret_cast<const char*>(&header), sizeof header);
       s != io_status::ok) {
     return s;
@@ -98,11 +101,30 @@ io_status endpoint::receive(message_header& header, std::vector<char>& payload,
       s != io_status::ok) {
     return s;
   }
-  if (header.magic != message_header::magic_value) {
-    throw serialization_error("cannot read a message: bad header (the channel is corrupt)");
+  check(header);
+  payload.clear();
+  // Up to this much is trusted at once; beyond it, memory grows with what actually arrives.
+  constexpr std::uint64_t trusted = std::uint64_t{64} << 20;
+  try {
+    std::uint64_t remaining = header.size;
+    while (remaining > 0) {
+      const std::size_t at = payload.size();
+      const auto step = static_cast<std::size_t>(
+          std::min<std::uint64_t>(remaining, std::max<std::uint64_t>(trusted, at)));
+      payload.resize(at + step);
+      if (const io_status s = in.read(payload.data() + at, step, deadline); s != io_status::ok) {
+        return s;
+      }
+      remaining -= step;
+    }
+  } catch (const std::bad_alloc&) {
+    throw serialization_error("cannot receive a message of " + std::to_string(header.size) +
+                              " bytes: out of memory");
+  } catch (const std::length_error&) {
+    throw serialization_error("cannot receive a message of " + std::to_string(header.size) +
+                              " bytes: too large");
   }
-  payload.resize(static_cast<std::size_t>(header.size));
-  return in.read(payload.data(), payload.size(), deadline);
+  return io_status::ok;
 }
 
 }  // namespace mproc::channel

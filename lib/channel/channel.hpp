@@ -2,6 +2,7 @@
 // The shared-memory transport between the parent and one worker: a segment holding two rings
 // (tasks to the worker, results to the parent) and the framing of messages on them.
 
+#include "channel/message.hpp"
 #include "channel/ring.hpp"
 
 #include <atomic>
@@ -13,36 +14,6 @@
 #include <vector>
 
 namespace mproc::channel {
-
-/// What a message is.
-enum class message_kind : std::uint16_t {
-  hello = 1,  ///< worker → parent: the loop is running; `key` is the registry digest
-  task,       ///< parent → worker: run `count` calls of task `key`
-  result,     ///< worker → parent: the encoded results of task `id`
-  failure,    ///< worker → parent: task `id` failed; `code` says how (see failure_code)
-  shutdown    ///< parent → worker: leave the loop and exit
-};
-
-/// Why a task failed in its worker.
-enum class failure_code : std::uint16_t {
-  remote_exception = 1,  ///< the task threw
-  decode_failed,         ///< its arguments could not be decoded
-  encode_failed,         ///< its result could not be encoded
-  unknown_task           ///< the worker has no task under that key
-};
-
-/// The fixed header in front of every message; readable without decoding the payload.
-struct message_header {
-  static constexpr std::uint32_t magic_value = 0x4d50524fU;  // "MPRO"
-  std::uint32_t magic = magic_value;
-  message_kind kind = message_kind::task;
-  std::uint16_t code = 0;
-  std::uint32_t count = 0;
-  std::uint32_t reserved = 0;
-  std::uint64_t id = 0;
-  std::uint64_t key = 0;
-  std::uint64_t size = 0;
-};
 
 /// Control block at the start of each segment.
 struct segment_header {
@@ -97,9 +68,12 @@ struct endpoint {
   ring out;
   ring in;
 
-  /// Sends a header and its payload of `header.size` bytes.
-  io_status send(const message_header& header, const char* payload);
+  /// Seals `header` and sends it with its payload of `header.size` bytes.
+  io_status send(message_header header, const char* payload);
   /// Receives the next message; its payload replaces the contents of `payload`.
+  ///
+  /// Throws `serialization_error` for a malformed header. Memory for the payload grows as its
+  /// bytes arrive, so a header that lies about the size cannot make it allocate much.
   io_status receive(message_header& header, std::vector<char>& payload,
                     std::chrono::steady_clock::time_point deadline = ring::no_deadline());
 };

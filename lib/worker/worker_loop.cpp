@@ -37,16 +37,6 @@ std::string current_exception_type() {
   return "unknown exception";
 }
 
-// A failure payload: two length-prefixed strings (type, message). Kept free of archives so
-// that it can be written even when serialization itself is what failed.
-void append_string(std::vector<char>& out, const std::string& s) {
-  const auto n = static_cast<std::uint32_t>(s.size());
-  const std::size_t at = out.size();
-  out.resize(at + sizeof n + s.size());
-  std::memcpy(out.data() + at, &n, sizeof n);
-  std::memcpy(out.data() + at + sizeof n, s.data(), s.size());
-}
-
 struct outcome {
   channel::message_kind kind = channel::message_kind::result;
   channel::failure_code code{};
@@ -57,8 +47,7 @@ outcome fail(channel::failure_code code, const std::string& type, const std::str
   outcome o;
   o.kind = channel::message_kind::failure;
   o.code = code;
-  append_string(o.payload, type);
-  append_string(o.payload, message);
+  o.payload = channel::encode_failure(type, message);
   return o;
 }
 
