@@ -106,7 +106,10 @@ class pool_engine {
   std::deque<queued_task> queue_;  // guarded by mutex_
   bool closed_ = false;            // guarded by mutex_
   bool cancelling_ = false;        // guarded by mutex_
-  std::uint64_t next_id_ = 0;      // guarded by mutex_
+  std::exception_ptr broken_;      // why the pool stopped by itself; guarded by mutex_
+  std::string last_failure_;       // what ended the last retired worker; guarded by mutex_
+  std::deque<std::chrono::steady_clock::time_point> restarts_;  // guarded by mutex_
+  std::uint64_t next_id_ = 0;                                   // guarded by mutex_
 
   std::mutex join_mutex_;  // serialises the joining part of shutdown
 };
@@ -236,6 +239,34 @@ void pool_engine::await_hello(worker& w) {
 }
 
 void pool_engine::start_replacement(worker& w) {
+  std::deque<queued_task> dropped;
+  std::exception_ptr broken;
+  {
+    std::lock_guard lock(mutex_);
+    const auto now = std::chrono::steady_clock::now();
+    while (!restarts_.empty() && now - restarts_.front() > std::chrono::minutes(1)) {
+      restarts_.pop_front();
+    }
+    if (options_.max_restarts_per_minute != 0 &&
+        restarts_.size() >= options_.max_restarts_per_minute) {
+      if (!broken_) {
+        broken_ = std::make_exception_ptr(start_error(
+            "the pool stopped: workers were replaced " + std::to_string(restarts_.size()) +
+            " times within a minute (pool_options::max_restarts_per_minute); the last one " +
+            "ended so: " + last_failure_));
+      }
+      closed_ = true;
+      dropped.swap(queue_);
+      broken = broken_;
+    } else {
+      restarts_.push_back(now);
+    }
+  }
+  if (broken) {
+    queue_cv_.notify_all();
+    for (queued_task& t : dropped) t.state->set_error(broken);
+    std::rethrow_exception(broken);
+  }
   launch(w);
   await_hello(w);
 }
@@ -338,14 +369,20 @@ void pool_engine::retire(worker& w, const std::exception_ptr& why, const std::st
     state = w.current;
     cancelling = cancelling_;
   }
-  if (!state) return;
+  std::exception_ptr error = why;
   if (cancelling) {
-    state->set_error(std::make_exception_ptr(cancelled_error()));
-  } else if (why) {
-    state->set_error(why);
-  } else {
-    state->set_error(std::make_exception_ptr(worker_crashed(pid, st.code, st.signal, task)));
+    error = std::make_exception_ptr(cancelled_error());
+  } else if (!error) {
+    error = std::make_exception_ptr(worker_crashed(pid, st.code, st.signal, task));
   }
+  try {
+    std::rethrow_exception(error);
+  } catch (const std::exception& e) {
+    std::lock_guard lock(mutex_);
+    last_failure_ = e.what();
+  } catch (...) {
+  }
+  if (state) state->set_error(error);
 }
 
 void pool_engine::stop(worker& w) {
@@ -380,6 +417,7 @@ std::shared_ptr<task_state> pool_engine::enqueue(std::uint64_t key, std::uint32_
   auto state = std::make_shared<task_state>(count);
   {
     std::lock_guard lock(mutex_);
+    if (broken_) std::rethrow_exception(broken_);
     if (closed_) throw pool_closed();
     queue_.push_back(queued_task{key, count, std::move(payload), state});
   }

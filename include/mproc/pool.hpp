@@ -31,6 +31,9 @@ struct pool_options {
   std::chrono::milliseconds task_timeout{0};
   /// Tasks a worker runs before it is replaced; 0 means no limit.
   std::size_t max_tasks_per_worker = 0;
+  /// Worker replacements allowed within any minute; past it the pool stops and every queued and
+  /// later task fails with a `start_error` that gives the cause. 0 means no limit.
+  std::size_t max_restarts_per_minute = 0;
   /// Longest a new worker may take to reach its worker loop before `start_error`.
   std::chrono::milliseconds start_timeout{10000};
   /// Lets `start_method::fork` fork a process that has threads (a lock another thread holds

@@ -22,6 +22,8 @@
 #include <utility>
 #include <vector>
 
+#include <unistd.h>
+
 namespace bdata = boost::unit_test::data;
 
 namespace faults {
@@ -110,6 +112,34 @@ fault_result<K, S> faulty(fault_arg<K, S> a) {
 }
 
 int square(int x) { return x * x; }
+
+// The soak test's fault plan: a fixed pseudo-random outcome for each task number.
+enum class plan { ok, crash, hang };
+plan plan_for(int i) {
+  std::uint64_t z = static_cast<std::uint64_t>(i) + 0x9e3779b97f4a7c15ULL;  // splitmix64
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  const std::uint64_t r = (z ^ (z >> 31)) % 100;
+  return r < 5 ? plan::crash : r < 7 ? plan::hang : plan::ok;
+}
+
+int soak_task(int i) {
+  switch (plan_for(i)) {
+    case plan::crash:
+      std::abort();
+    case plan::hang: {
+      int fds[2];
+      if (::pipe(fds) == 0) {
+        char c = 0;
+        [[maybe_unused]] const auto n = ::read(fds[0], &c, 1);  // nobody writes: for ever
+      }
+      return -1;
+    }
+    case plan::ok:
+      break;
+  }
+  return 2 * i;
+}
 
 struct expectation {
   enum { crashed, serialization, remote } error;
@@ -231,6 +261,77 @@ BOOST_DATA_TEST_CASE_F(mproc_test::clean_check, a_killed_zygote_is_replaced_and_
   BOOST_TEST((ys == std::vector<int>{1, 4, 9, 16}));
   const std::vector<int> now = mproc_test::direct_children();
   BOOST_TEST((now.size() == 1U && now[0] != zygote[0]));
+}
+
+BOOST_DATA_TEST_CASE_F(mproc_test::clean_check, soak_every_future_resolves_as_planned,
+                       bdata::make({mproc::start_method::fork, mproc::start_method::spawn}),
+                       method) {
+  constexpr int tasks = 2000;
+  mproc::pool_options o = mproc_test::options(method, 4);
+  o.task_timeout = std::chrono::milliseconds(300);
+  mproc::process_pool pool(o);
+  std::vector<mproc::future<int>> fs;
+  int planned_crashes = 0;
+  int planned_hangs = 0;
+  for (int i = 0; i < tasks; ++i) {
+    fs.push_back(pool.submit<faults::soak_task>(i));
+    planned_crashes += faults::plan_for(i) == faults::plan::crash ? 1 : 0;
+    planned_hangs += faults::plan_for(i) == faults::plan::hang ? 1 : 0;
+  }
+  // The test's own deadline: far above the expected few seconds, and it says where it stood.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(3);
+  int ok = 0;
+  int crashed = 0;
+  int timed_out = 0;
+  int wrong = 0;
+  for (int i = 0; i < tasks; ++i) {
+    mproc::future<int>& f = fs[static_cast<std::size_t>(i)];
+    if (f.wait_for(deadline - std::chrono::steady_clock::now()) != std::future_status::ready) {
+      int pending = 0;
+      for (const auto& g : fs) pending += g.valid() && !g.ready() ? 1 : 0;
+      BOOST_FAIL("soak deadline passed at task " << i << ": " << pending << " futures pending; "
+                                                 << ok << " ok, " << crashed << " crashed, "
+                                                 << timed_out << " timed out so far");
+    }
+    try {
+      wrong += f.get() == 2 * i && faults::plan_for(i) == faults::plan::ok ? 0 : 1;
+      ++ok;
+    } catch (const mproc::worker_crashed& e) {
+      wrong += faults::plan_for(i) == faults::plan::crash && e.signal() == SIGABRT ? 0 : 1;
+      ++crashed;
+    } catch (const mproc::task_timeout&) {
+      wrong += faults::plan_for(i) == faults::plan::hang ? 0 : 1;
+      ++timed_out;
+    }
+  }
+  BOOST_TEST_MESSAGE("soak (" << method << "): " << ok << " ok, " << crashed << " crashed, "
+                              << timed_out << " timed out");
+  BOOST_TEST(wrong == 0);
+  BOOST_TEST(crashed == planned_crashes);
+  BOOST_TEST(timed_out == planned_hangs);
+  BOOST_TEST(ok == tasks - planned_crashes - planned_hangs);
+}
+
+BOOST_FIXTURE_TEST_CASE(too_many_restarts_stop_the_pool_with_the_cause, mproc_test::clean_check) {
+  mproc::pool_options o = mproc_test::options(mproc::start_method::fork, 1);
+  o.max_restarts_per_minute = 2;
+  mproc::process_pool pool(o);
+  constexpr auto crash = &faults::faulty<faults::kind::abort, faults::stage::run>;
+  using crash_arg = faults::fault_arg<faults::kind::abort, faults::stage::run>;
+  BOOST_CHECK_THROW(pool.submit<crash>(crash_arg(1)).get(), mproc::worker_crashed);  // restart 1
+  BOOST_CHECK_THROW(pool.submit<crash>(crash_arg(2)).get(), mproc::worker_crashed);  // restart 2
+  auto third = pool.submit<crash>(crash_arg(3));
+  auto queued = pool.submit<faults::square>(4);
+  BOOST_CHECK_THROW(third.get(), mproc::worker_crashed);  // its replacement is one too many
+  try {
+    queued.get();
+    BOOST_FAIL("a task queued after the limit ran");
+  } catch (const mproc::start_error& e) {
+    const std::string what = e.what();
+    BOOST_TEST(what.find("max_restarts_per_minute") != std::string::npos);
+    BOOST_TEST(what.find("SIGABRT") != std::string::npos);
+  }
+  BOOST_CHECK_THROW(pool.submit<faults::square>(5), mproc::start_error);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
