@@ -66,7 +66,7 @@ int read_fifo(std::string path) {
 
 namespace {
 
-const std::vector<mproc::start_method> methods = mproc::available_start_methods();
+const std::vector<mproc::start_method> methods = mproc_test::methods_under_test();
 
 // A FIFO in a fresh temporary folder; writing to it releases a task blocked in read_fifo.
 struct fifo {
@@ -333,7 +333,8 @@ struct thread_holding_a_lock {
   }
 };
 
-BOOST_FIXTURE_TEST_CASE(automatic_forks_only_while_single_threaded, clean_check) {
+BOOST_FIXTURE_TEST_CASE(automatic_forks_only_while_single_threaded, clean_check,
+                        *boost::unit_test::precondition(mproc_test::not_under_tsan())) {
   ::unsetenv("MPROC_START_METHOD");
   {
     mproc::process_pool pool(options(mproc::start_method::automatic));
@@ -345,7 +346,8 @@ BOOST_FIXTURE_TEST_CASE(automatic_forks_only_while_single_threaded, clean_check)
   BOOST_TEST(pool.submit<tasks::square>(4).get() == 16);
 }
 
-BOOST_FIXTURE_TEST_CASE(fork_is_refused_in_a_process_with_threads_unless_allowed, clean_check) {
+BOOST_FIXTURE_TEST_CASE(fork_is_refused_in_a_process_with_threads_unless_allowed, clean_check,
+                        *boost::unit_test::precondition(mproc_test::not_under_tsan())) {
   const thread_holding_a_lock other;
   try {
     mproc::process_pool pool(options(mproc::start_method::fork));
@@ -374,7 +376,8 @@ BOOST_FIXTURE_TEST_CASE(forkserver_is_safe_with_eight_threads_holding_locks, cle
   BOOST_TEST(pool.submit<tasks::square>(6).get() == 36);
 }
 
-BOOST_FIXTURE_TEST_CASE(environment_variable_chooses_the_automatic_method, clean_check) {
+BOOST_FIXTURE_TEST_CASE(environment_variable_chooses_the_automatic_method, clean_check,
+                        *boost::unit_test::precondition(mproc_test::not_under_tsan())) {
   ::setenv("MPROC_START_METHOD", "spawn", 1);
   {
     mproc::process_pool pool(options(mproc::start_method::automatic));

@@ -181,7 +181,7 @@ inline std::ostream& operator<<(std::ostream& os, start_method m) { return os <<
 BOOST_AUTO_TEST_SUITE(serialization)
 
 BOOST_DATA_TEST_CASE_F(mproc_test::clean_check, user_and_standard_types_cross_intact,
-                       bdata::make(mproc::available_start_methods()), method) {
+                       bdata::make(mproc_test::methods_under_test()), method) {
   mproc::process_pool pool(mproc_test::options(method));
 
   const shapes::label in{"tag", {{1, 2}, {3, 4}}};

@@ -235,7 +235,7 @@ BOOST_AUTO_TEST_SUITE(faults)
 
 BOOST_DATA_TEST_CASE_F(
     mproc_test::clean_check, each_failure_fails_only_its_task,
-    bdata::make(mproc::available_start_methods()) *
+    bdata::make(mproc_test::methods_under_test()) *
         bdata::make(std::vector<faults::kind>(faults::kinds.begin(), faults::kinds.end())) *
         bdata::make(std::vector<faults::stage>(faults::stages.begin(), faults::stages.end())),
     method, kind, stage) {
@@ -244,7 +244,10 @@ BOOST_DATA_TEST_CASE_F(
 }
 
 BOOST_DATA_TEST_CASE_F(mproc_test::clean_check, a_killed_zygote_is_replaced_and_work_goes_on,
-                       bdata::make({mproc::start_method::fork, mproc::start_method::forkserver}),
+                       bdata::make(mproc_test::under_tsan
+                                       ? std::vector{mproc::start_method::forkserver}
+                                       : std::vector{mproc::start_method::fork,
+                                                     mproc::start_method::forkserver}),
                        method) {
   // One worker: the task after the crash can only run once its replacement has started.
   mproc::process_pool pool(mproc_test::options(method, 1));
@@ -264,7 +267,10 @@ BOOST_DATA_TEST_CASE_F(mproc_test::clean_check, a_killed_zygote_is_replaced_and_
 }
 
 BOOST_DATA_TEST_CASE_F(mproc_test::clean_check, soak_every_future_resolves_as_planned,
-                       bdata::make({mproc::start_method::fork, mproc::start_method::spawn}),
+                       bdata::make(mproc_test::under_tsan
+                                       ? std::vector{mproc::start_method::spawn}
+                                       : std::vector{mproc::start_method::fork,
+                                                     mproc::start_method::spawn}),
                        method) {
   constexpr int tasks = 2000;
   mproc::pool_options o = mproc_test::options(method, 4);
@@ -313,7 +319,7 @@ BOOST_DATA_TEST_CASE_F(mproc_test::clean_check, soak_every_future_resolves_as_pl
 }
 
 BOOST_FIXTURE_TEST_CASE(too_many_restarts_stop_the_pool_with_the_cause, mproc_test::clean_check) {
-  mproc::pool_options o = mproc_test::options(mproc::start_method::fork, 1);
+  mproc::pool_options o = mproc_test::options(mproc::start_method::forkserver, 1);
   o.max_restarts_per_minute = 2;
   mproc::process_pool pool(o);
   constexpr auto crash = &faults::faulty<faults::kind::abort, faults::stage::run>;

@@ -69,6 +69,12 @@ std::vector<std::string> leftover_segments() {
   return out;
 }
 
+std::vector<mproc::start_method> methods_under_test() {
+  std::vector<mproc::start_method> out = mproc::available_start_methods();
+  if (under_tsan) std::erase(out, mproc::start_method::fork);
+  return out;
+}
+
 mproc::pool_options options(mproc::start_method method, std::size_t workers) {
   mproc::pool_options o;
   o.start = method;

@@ -3,6 +3,8 @@
 
 #include <mproc/mproc.hpp>
 
+#include <boost/test/unit_test.hpp>
+
 #include <string>
 #include <vector>
 
@@ -16,6 +18,27 @@ std::vector<int> direct_children();
 
 /// Returns the shared-memory segments this process created that still exist.
 std::vector<std::string> leftover_segments();
+
+#if defined(__SANITIZE_THREAD__)
+/// ThreadSanitizer starts a thread of its own and cannot follow a fork of a multi-threaded
+/// process, so the fork method is not checked under it.
+inline constexpr bool under_tsan = true;
+#else
+/// Whether this test runs under ThreadSanitizer.
+inline constexpr bool under_tsan = false;
+#endif
+
+/// Returns the start methods the tests run under: every available one (not fork under TSan).
+std::vector<mproc::start_method> methods_under_test();
+
+/// A Boost.Test precondition: false (the test is skipped) under ThreadSanitizer.
+struct not_under_tsan {
+  boost::test_tools::assertion_result operator()(boost::unit_test::test_unit_id) const {
+    boost::test_tools::assertion_result r(!under_tsan);
+    r.message() << "the fork method cannot be checked under ThreadSanitizer";
+    return r;
+  }
+};
 
 /// Returns a pool_options with `workers` workers and start method `method`.
 mproc::pool_options options(mproc::start_method method, std::size_t workers = 2);
