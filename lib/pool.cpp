@@ -132,6 +132,9 @@ pool_engine::pool_engine(const pool_options& options) : options_(options) {
                       "running the program.");
   }
   launcher_ = launch::make_launcher(method, options.allow_fork_with_threads);
+  // A segment's name exists only while its worker starts; one left by a process killed in that
+  // moment is removed by the next pool on the machine.
+  platform::remove_orphaned_segments("mproc-");
 
   std::size_t n = options.workers != 0 ? options.workers : std::thread::hardware_concurrency();
   if (n == 0) n = 1;

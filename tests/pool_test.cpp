@@ -39,6 +39,13 @@ int worker_pid() { return static_cast<int>(::getpid()); }
 std::vector<char> echo_bytes(std::vector<char> bytes) { return bytes; }
 std::string greet(const std::string& name) { return "hello " + name; }
 void do_nothing(int /*x*/) {}
+// A lock that the test process holds in another thread while a pool starts.
+std::mutex held_elsewhere;
+int take_the_lock(int x) {
+  std::lock_guard lock(held_elsewhere);  // would hang for ever in a fork copied with it held
+  return x + 1;
+}
+
 struct math {
   static long cube(long x) { return x * x * x; }
 };
@@ -306,13 +313,16 @@ BOOST_FIXTURE_TEST_CASE(spawned_workers_never_run_main, clean_check) {
 // Keeps a thread alive, holding a mutex, for as long as it exists: the state in which a fork
 // copies a locked lock into the child.
 struct thread_holding_a_lock {
-  std::mutex held;
+  std::mutex own;
+  std::mutex& held;
   std::mutex m;
   std::condition_variable cv;
   bool done = false;
   bool locked = false;
   std::thread t;
-  thread_holding_a_lock() {
+  explicit thread_holding_a_lock(std::mutex& to_hold) : held(to_hold) { start(); }
+  thread_holding_a_lock() : held(own) { start(); }
+  void start() {
     t = std::thread([this] {
       std::lock_guard hold(held);
       std::unique_lock lock(m);
@@ -340,10 +350,13 @@ BOOST_FIXTURE_TEST_CASE(automatic_forks_only_while_single_threaded, clean_check,
     mproc::process_pool pool(options(mproc::start_method::automatic));
     BOOST_TEST(pool.start_method() == mproc::start_method::fork);
   }
-  const thread_holding_a_lock other;
-  mproc::process_pool pool(options(mproc::start_method::automatic));
+  // Another thread holds a lock that tasks take: a fork now would copy it locked.
+  const thread_holding_a_lock other(tasks::held_elsewhere);
+  mproc::pool_options o = options(mproc::start_method::automatic);
+  o.task_timeout = std::chrono::seconds(60);  // a hang would become an error, not a stuck test
+  mproc::process_pool pool(o);
   BOOST_TEST(pool.start_method() == mproc::start_method::forkserver);
-  BOOST_TEST(pool.submit<tasks::square>(4).get() == 16);
+  BOOST_TEST(pool.submit<tasks::take_the_lock>(4).get() == 5);
 }
 
 BOOST_FIXTURE_TEST_CASE(fork_is_refused_in_a_process_with_threads_unless_allowed, clean_check,

@@ -91,6 +91,10 @@ void close_lifelines_in_child() noexcept;
 /// when the parent that holds the write end is gone, however it ended. Watches from a thread.
 void exit_with_parent(int fd);
 
+/// Removes shared-memory segments named "<prefix><pid>-..." whose creating process `pid` no
+/// longer exists: what a SIGKILL at the wrong moment can leave behind.
+void remove_orphaned_segments(const std::string& prefix) noexcept;
+
 /// Prepares a freshly forked child to be a worker: default signal handlers, nothing blocked,
 /// interactive interrupts (Ctrl-C) ignored.
 void reset_signals_in_worker() noexcept;

@@ -15,6 +15,8 @@
 #include <csignal>
 #include <cstdlib>
 #include <exception>
+#include <filesystem>
+#include <fstream>
 #include <functional>
 #include <map>
 #include <stdexcept>
@@ -22,6 +24,7 @@
 #include <utility>
 #include <vector>
 
+#include <sys/wait.h>
 #include <unistd.h>
 
 namespace bdata = boost::unit_test::data;
@@ -112,6 +115,21 @@ fault_result<K, S> faulty(fault_arg<K, S> a) {
 }
 
 int square(int x) { return x * x; }
+
+std::vector<char> too_large_to_allocate() {
+  return std::vector<char>(std::size_t{1} << 45);  // 32 TiB
+}
+
+// An object whose destructor throws, destroyed when the worker calls std::exit.
+struct throws_when_destroyed {
+  int touched = 0;
+  ~throws_when_destroyed() noexcept(false) { throw std::runtime_error("from a destructor"); }
+};
+int exit_through_a_throwing_destructor() {
+  static throws_when_destroyed object;
+  object.touched = 1;
+  std::exit(0);
+}
 
 // The soak test's fault plan: a fixed pseudo-random outcome for each task number.
 enum class plan { ok, crash, hang };
@@ -338,6 +356,71 @@ BOOST_FIXTURE_TEST_CASE(too_many_restarts_stop_the_pool_with_the_cause, mproc_te
     BOOST_TEST(what.find("SIGABRT") != std::string::npos);
   }
   BOOST_CHECK_THROW(pool.submit<faults::square>(5), mproc::start_error);
+}
+
+BOOST_DATA_TEST_CASE_F(mproc_test::clean_check, a_result_too_large_for_memory_fails_its_task,
+                       bdata::make(mproc_test::methods_under_test()), method) {
+  mproc::process_pool pool(mproc_test::options(method, 2));
+  try {
+    pool.submit<faults::too_large_to_allocate>().get();
+    BOOST_FAIL("a 32 TiB result was allocated");
+  } catch (const mproc::remote_error& e) {
+    BOOST_TEST(!mproc_test::sanitized_allocator);
+    BOOST_TEST(e.type() == "std::bad_alloc");
+  } catch (const mproc::worker_crashed& e) {
+    // A sanitizer's operator new cannot throw: it reports and ends the process.
+    BOOST_TEST(mproc_test::sanitized_allocator);
+    BOOST_TEST(e.exit_code().has_value());
+  }
+  BOOST_TEST(pool.submit<faults::square>(7).get() == 49);
+}
+
+// std::exit runs static destructors; one that throws either escapes exit (glibc lets it) and
+// reaches the task's caller, or ends in std::terminate. Either way that task alone fails, with
+// an error that says which.
+BOOST_DATA_TEST_CASE_F(mproc_test::clean_check,
+                       an_exception_from_a_destructor_at_exit_fails_its_task,
+                       bdata::make(mproc_test::methods_under_test()), method) {
+  mproc::process_pool pool(mproc_test::options(method, 2));
+  try {
+    pool.submit<faults::exit_through_a_throwing_destructor>().get();
+    BOOST_FAIL("the task returned");
+  } catch (const mproc::remote_error& e) {
+    BOOST_TEST(e.message() == "from a destructor");
+  } catch (const mproc::worker_crashed& e) {
+    BOOST_TEST((e.signal() == SIGABRT));
+  }
+  BOOST_TEST(pool.map<faults::square>(std::vector<int>{8, 9}, 1) == std::vector<int>({64, 81}));
+}
+
+BOOST_FIXTURE_TEST_CASE(the_applications_sigchld_handler_is_left_alone, mproc_test::clean_check) {
+  struct sigaction mine {};
+  mine.sa_handler = [](int) {};
+  sigemptyset(&mine.sa_mask);
+  struct sigaction before {};
+  BOOST_TEST_REQUIRE(::sigaction(SIGCHLD, &mine, &before) == 0);
+  {
+    mproc::process_pool pool(mproc_test::options(mproc_test::methods_under_test().front(), 2));
+    constexpr auto crash = &faults::faulty<faults::kind::abort, faults::stage::run>;
+    using crash_arg = faults::fault_arg<faults::kind::abort, faults::stage::run>;
+    BOOST_CHECK_THROW(pool.submit<crash>(crash_arg(1)).get(), mproc::worker_crashed);
+    BOOST_TEST(pool.submit<faults::square>(2).get() == 4);
+  }
+  struct sigaction after {};
+  ::sigaction(SIGCHLD, &before, &after);
+  BOOST_TEST((after.sa_handler == mine.sa_handler));
+}
+
+BOOST_FIXTURE_TEST_CASE(a_segment_orphaned_by_a_killed_process_is_removed,
+                        mproc_test::clean_check) {
+  const pid_t gone = ::fork();
+  if (gone == 0) ::_exit(0);
+  ::waitpid(gone, nullptr, 0);  // a pid that no longer exists
+  const std::string orphan = "/dev/shm/mproc-" + std::to_string(gone) + "-0123456789abcdef01234567";
+  { std::ofstream(orphan) << "left by a SIGKILL"; }
+  BOOST_TEST_REQUIRE(std::filesystem::exists(orphan));
+  mproc::process_pool pool(mproc_test::options(mproc_test::methods_under_test().front(), 1));
+  BOOST_TEST(!std::filesystem::exists(orphan));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

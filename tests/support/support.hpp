@@ -28,6 +28,14 @@ inline constexpr bool under_tsan = true;
 inline constexpr bool under_tsan = false;
 #endif
 
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+/// Whether operator new is a sanitizer's, which ends the process instead of throwing bad_alloc.
+inline constexpr bool sanitized_allocator = true;
+#else
+/// Whether operator new is a sanitizer's, which ends the process instead of throwing bad_alloc.
+inline constexpr bool sanitized_allocator = false;
+#endif
+
 /// Returns the start methods the tests run under: every available one (not fork under TSan).
 std::vector<mproc::start_method> methods_under_test();
 
