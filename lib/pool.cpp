@@ -79,6 +79,7 @@ class pool_engine {
     std::string secret;                   // what the worker must send back in its hello
     int pid = -1;                         // guarded by mutex_ once drivers run
     int handle = -1;                      // names the process for kills; guarded by mutex_
+    std::size_t served = 0;               // tasks run by the current process
     std::shared_ptr<task_state> current;  // guarded by mutex_
     std::thread driver;
   };
@@ -87,6 +88,9 @@ class pool_engine {
   platform::exit_status end_process(worker& w);
   static void cut_lifeline(worker& w) noexcept;
   void await_hello(worker& w);
+  void send_initializer(worker& w);
+  void await_initializer(worker& w);
+  void recycle(worker& w);
   void start_replacement(worker& w);
   void drive(worker& w);
   void run(worker& w, queued_task& task);
@@ -144,6 +148,9 @@ pool_engine::pool_engine(const pool_options& options) : options_(options) {
     for (auto& w : workers_) launch(*w);
     watcher_.start();
     for (auto& w : workers_) await_hello(*w);
+    // All workers initialise at once: an initializer that loads a model may take a while.
+    for (auto& w : workers_) send_initializer(*w);
+    for (auto& w : workers_) await_initializer(*w);
   } catch (...) {
     kill_all();
     watcher_.stop();
@@ -161,6 +168,7 @@ void pool_engine::launch(worker& w) {
   // The worker gets the secret through a channel only it and this process hold (its lifeline,
   // or the zygote's request pipe): a process that merely opened the segment cannot pass for it.
   w.secret = platform::random_hex(mproc::worker::secret_size / 2);
+  w.served = 0;
   const launch::launcher::started started = launcher_->launch(w.seg, w.secret);
   {
     std::lock_guard lock(mutex_);
@@ -272,6 +280,68 @@ void pool_engine::start_replacement(worker& w) {
   }
   launch(w);
   await_hello(w);
+  send_initializer(w);
+  await_initializer(w);
+}
+
+// Replaces a worker that has served max_tasks_per_worker tasks; not a restart after a failure.
+void pool_engine::recycle(worker& w) {
+  stop(w);
+  launch(w);
+  await_hello(w);
+  send_initializer(w);
+  await_initializer(w);
+}
+
+void pool_engine::send_initializer(worker& w) {
+  if (options_.initializer.empty()) return;
+  channel::message_header h;
+  h.kind = channel::message_kind::task;
+  h.key = options_.initializer.key();
+  h.count = 1;
+  h.size = options_.initializer.arguments().size();
+  if (w.seg->parent_endpoint().send(h, options_.initializer.arguments().data()) !=
+      channel::io_status::ok) {
+    // The worker died; await_initializer reports how.
+  }
+}
+
+void pool_engine::await_initializer(worker& w) {
+  if (options_.initializer.empty()) return;
+  channel::endpoint ep = w.seg->parent_endpoint();
+  channel::message_header reply;
+  std::vector<char> payload;
+  auto deadline = channel::ring::no_deadline();
+  if (options_.task_timeout.count() > 0) {
+    deadline = std::chrono::steady_clock::now() + options_.task_timeout;
+  }
+  const int pid = w.pid;
+  const std::string name = registry::name_of(options_.initializer.key());
+  std::string what;
+  try {
+    const channel::io_status s = ep.receive(reply, payload, deadline);
+    if (s == channel::io_status::ok && reply.kind == channel::message_kind::result) return;
+    if (s == channel::io_status::ok && reply.kind == channel::message_kind::failure) {
+      try {
+        std::rethrow_exception(failure_to_exception(reply, payload));
+      } catch (const std::exception& e) {
+        what = std::string("it threw ") + e.what();
+      }
+      end_process(w);
+    } else if (s == channel::io_status::timed_out) {
+      end_process(w);
+      what = "it ran longer than task_timeout";
+    } else {
+      const platform::exit_status st = end_process(w);
+      what = st.signal ? "its worker was killed by " + platform::signal_name(*st.signal)
+                       : "its worker exited with code " + std::to_string(st.code.value_or(-1));
+    }
+  } catch (const std::exception& e) {
+    end_process(w);
+    what = e.what();
+  }
+  throw start_error("cannot start worker (pid " + std::to_string(pid) + "): its initializer '" +
+                    name + "' failed: " + what);
 }
 
 std::optional<queued_task> pool_engine::next_task() {
@@ -295,6 +365,14 @@ void pool_engine::drive(worker& w) {
       }
     }
     run(w, *task);
+    if (w.pid >= 0 && options_.max_tasks_per_worker != 0 &&
+        ++w.served >= options_.max_tasks_per_worker && !closing()) {
+      try {
+        recycle(w);
+      } catch (...) {
+        // The next task starts a worker and reports why that fails.
+      }
+    }
     if (w.pid < 0 && !closing()) {
       // Replace a failed worker at once, so that the pool is whole again before more work
       // comes; if that fails, the next task tries again and reports why.
@@ -479,10 +557,7 @@ std::shared_ptr<detail::task_state> process_pool::enqueue(std::uint64_t key, std
 }
 
 std::size_t process_pool::pick_chunksize(std::size_t items) const noexcept {
-  // About four chunks per worker: few enough messages to amortise their cost, enough chunks
-  // to balance uneven items.
-  const std::size_t parts = 4 * workers();
-  return items == 0 ? 1 : std::max<std::size_t>(1, (items + parts - 1) / parts);
+  return detail::default_chunksize(items, workers());
 }
 
 }  // namespace mproc

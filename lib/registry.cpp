@@ -59,8 +59,8 @@ void check() {
 
 namespace mproc::detail {
 
-std::uint64_t register_task(std::string_view name, invoker run) noexcept {
-  const std::uint64_t key = digest(name);
+std::uint64_t register_task(std::string_view name, invoker run, std::uint64_t salt) noexcept {
+  const std::uint64_t key = digest(name) ^ salt;
   try {
     registry::table& t = registry::the_table();
     std::lock_guard lock(t.mutex);

@@ -28,6 +28,20 @@ void task_state::set_value(std::vector<char> bytes) {
   complete(lock);
 }
 
+void task_state::set_object(std::shared_ptr<void> object) {
+  std::unique_lock lock(mutex_);
+  if (status_ == status::done) return;
+  object_ = std::move(object);
+  complete(lock);
+}
+
+std::shared_ptr<void> task_state::take_object() {
+  std::unique_lock lock(mutex_);
+  done_cv_.wait(lock, [this] { return status_ == status::done; });
+  if (error_) std::rethrow_exception(error_);
+  return std::move(object_);
+}
+
 void task_state::set_error(std::exception_ptr error) {
   std::unique_lock lock(mutex_);
   if (status_ == status::done) return;
@@ -74,6 +88,22 @@ void task_state::on_done(std::function<void()> callback) {
   }
   lock.unlock();
   callback();
+}
+
+void wait_with_progress(const std::vector<std::shared_ptr<task_state>>& chunks,
+                        const progress_function& progress) {
+  std::size_t total = 0;
+  for (const auto& c : chunks) total += c->count();
+  auto queue = std::make_shared<completion_queue>();
+  for (std::size_t i = 0; i < chunks.size(); ++i) {
+    chunks[i]->on_done([queue, i] { queue->push(i); });
+  }
+  std::size_t done = 0;
+  progress(done, total);
+  for (std::size_t k = 0; k < chunks.size(); ++k) {
+    done += chunks[queue->pop()]->count();
+    progress(done, total);
+  }
 }
 
 void completion_queue::push(std::size_t index) {

@@ -1,9 +1,7 @@
 // Compares ten CPU-bound items run sequentially, on a thread pool and on a process pool.
 #include <mproc/mproc.hpp>
 
-#include <boost/asio/post.hpp>
-#include <boost/asio/thread_pool.hpp>
-
+#include <unistd.h>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -14,7 +12,9 @@
 
 // The work: a long chain of pseudo-random steps whose every step feeds the next, so the
 // optimizer can neither skip nor shorten it.
-std::uint64_t simulate(std::uint64_t seed, std::uint64_t steps) {
+constexpr std::uint64_t steps = 40'000'000;
+
+std::uint64_t simulate(std::uint64_t seed) {
   std::uint64_t x = seed * 0x9e3779b97f4a7c15ULL + 1;
   std::uint64_t acc = 0;
   for (std::uint64_t i = 0; i < steps; ++i) {
@@ -24,6 +24,26 @@ std::uint64_t simulate(std::uint64_t seed, std::uint64_t steps) {
     acc += (x >> 32) ^ (acc << 1);
   }
   return acc;
+}
+
+// Draws a progress bar on a terminal (and nothing when the output is a file or a pipe).
+void draw_progress(const char* label, std::size_t done, std::size_t total) {
+  if (!isatty(1)) return;
+  const int width = 30;
+  const int filled = total == 0 ? width : static_cast<int>(width * done / total);
+  std::printf("\r  %-20s [%.*s%*s] %zu/%zu", label, filled, "##############################",
+              width - filled, "", done, total);
+  if (done == total) std::printf("\r%*s\r", 80, "");
+  std::fflush(stdout);
+}
+
+// Runs the items on any pool with map (one item per message), drawing progress.
+template <class Pool>
+std::vector<std::uint64_t> run_on(Pool& pool, const char* label,
+                                  const std::vector<std::uint64_t>& seeds) {
+  return pool.template map<simulate>(seeds, 1, [label](std::size_t done, std::size_t total) {
+    draw_progress(label, done, total);
+  });
 }
 
 double seconds_of(const std::function<void()>& run) {
@@ -37,30 +57,23 @@ int main(int argc, char** argv) try {
   mproc::pool_options defaults;
   defaults.workers = 5;
   const mproc::pool_options options = mproc::parse_pool_options(argc, argv, defaults);
-  const std::uint64_t steps = 40'000'000;
   std::vector<std::uint64_t> seeds(10);
   for (std::size_t i = 0; i < seeds.size(); ++i) seeds[i] = i + 1;
 
-  std::vector<std::uint64_t> sequential, threaded(seeds.size()), processes;
+  std::vector<std::uint64_t> sequential, threaded, processes;
   const double t_seq = seconds_of([&] {
-    for (const std::uint64_t s : seeds) sequential.push_back(simulate(s, steps));
+    for (const std::uint64_t s : seeds) sequential.push_back(simulate(s));
   });
+  // The same code runs on threads and on processes: only the pool's type differs.
   const double t_threads = seconds_of([&] {
-    boost::asio::thread_pool threads(options.workers);
-    for (std::size_t i = 0; i < seeds.size(); ++i) {
-      boost::asio::post(threads, [&, i] { threaded[i] = simulate(seeds[i], steps); });
-    }
-    threads.join();
+    mproc::thread_pool threads(options.workers);
+    threaded = run_on(threads, "threads", seeds);
   });
   std::unique_ptr<mproc::process_pool> started;
   const double t_start =
       seconds_of([&] { started = std::make_unique<mproc::process_pool>(options); });
   mproc::process_pool& pool = *started;
-  const double t_procs = seconds_of([&] {
-    std::vector<mproc::future<std::uint64_t>> futures;
-    for (const std::uint64_t s : seeds) futures.push_back(pool.submit<simulate>(s, steps));
-    for (auto& f : futures) processes.push_back(f.get());
-  });
+  const double t_procs = seconds_of([&] { processes = run_on(pool, "processes", seeds); });
 
   std::printf("seed_compare: %zu items of %llu steps\n", seeds.size(),
               static_cast<unsigned long long>(steps));

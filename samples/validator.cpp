@@ -1,5 +1,5 @@
 // Shows how to use an object that cannot cross a process boundary (it holds a mutex): pass its
-// serializable configuration instead, and let each worker build the object once.
+// serializable configuration to a worker initializer, which builds the object once per worker.
 #include <mproc/mproc.hpp>
 
 #include <cstdio>
@@ -42,22 +42,27 @@ class Model {
 //   bool check_with(const Model& m, std::vector<double> r) { return m.valid(r); }
 //   pool.submit<check_with>(model, record);
 
-// The right way: each worker builds its model once, from the config, on its first task.
-std::pair<bool, int> check(Config config, std::vector<double> record) {
-  static const Model model(config);
+// The right way: an initializer builds the model once in each worker, from the config...
+Model load_model(Config config) { return Model(config); }
+
+// ...and tasks reach it as this worker's state.
+std::pair<bool, int> check(std::vector<double> record) {
+  const Model& model = mproc::worker_state<Model>();
   return {model.valid(record), Model::built};
 }
 
 int main(int argc, char** argv) try {
   mproc::init(argc, argv);
-  mproc::process_pool pool(mproc::parse_pool_options(argc, argv));
   const Config config{"sum-limit", 10.0};
+  mproc::pool_options options = mproc::parse_pool_options(argc, argv);
+  options.initializer = mproc::bind<load_model>(config);
+  mproc::process_pool pool(options);
 
   std::vector<std::vector<double>> records;
   for (int i = 0; i < 200; ++i) records.push_back({i % 7 * 1.0, i % 5 * 1.5, i % 3 * 0.5});
 
   std::vector<mproc::future<std::pair<bool, int>>> verdicts;
-  for (const auto& r : records) verdicts.push_back(pool.submit<check>(config, r));
+  for (const auto& r : records) verdicts.push_back(pool.submit<check>(r));
 
   const Model local(config);  // the same check in this process, to compare against
   int valid = 0;
@@ -71,8 +76,10 @@ int main(int argc, char** argv) try {
   }
   std::printf("validator: %d of %zu records valid on %zu workers (%s)\n", valid, records.size(),
               pool.workers(), mproc::to_string(pool.start_method()).data());
-  std::printf("each worker built its model once: %s; results match a local run: %s\n",
-              built_once ? "yes" : "NO", agree ? "yes" : "NO");
+  std::printf(
+      "each worker built its model once, in its initializer: %s; results match a local "
+      "run: %s\n",
+      built_once ? "yes" : "NO", agree ? "yes" : "NO");
   return agree && built_once ? 0 : 1;
 } catch (const std::exception& e) {
   std::fprintf(stderr, "validator: %s\n", e.what());

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstddef>
 #include <deque>
+#include <functional>
 #include <future>
 #include <iterator>
 #include <memory>
@@ -22,6 +23,9 @@ namespace mproc {
 class process_pool;
 template <class T>
 class future;
+
+/// Receives the progress of a `map` as `(items done, items in all)`, in the calling thread.
+using progress_function = std::function<void(std::size_t done, std::size_t total)>;
 
 namespace detail {
 
@@ -66,14 +70,23 @@ class future {
   /// Afterwards `valid()` is false. Throws `std::future_error` if the future is not valid.
   T get() {
     std::shared_ptr<detail::task_state> state = release();
-    std::vector<char> bytes = state->take();
-    if constexpr (!std::is_void_v<T>) {
+    if constexpr (std::is_void_v<T>) {
+      state->take();
+    } else {
+      if (std::shared_ptr<void> object = state->take_object()) {
+        return std::move(*static_cast<T*>(object.get()));  // from a thread pool
+      }
       std::vector<T> values;
       values.reserve(1);
-      detail::decode_values(bytes, 1, values);
+      detail::decode_values(state->take(), 1, values);
       return std::move(values.front());
     }
   }
+
+  /// Runs `callback` once the task completes: at once, in this thread, if it already has;
+  /// otherwise in the pool thread that completes it, so it must be quick and must not wait for
+  /// other tasks. Like `concurrent.futures.Future.add_done_callback`.
+  void add_done_callback(std::function<void()> callback) { checked().on_done(std::move(callback)); }
 
   /// Blocks until the task completes.
   void wait() const { checked().wait(); }
@@ -112,6 +125,25 @@ class future {
 };
 
 namespace detail {
+
+/// Blocks until every chunk completes, calling `progress` in this thread at the start and after
+/// each chunk.
+void wait_with_progress(const std::vector<std::shared_ptr<task_state>>& chunks,
+                        const progress_function& progress);
+
+/// Hands each chunk to `consume` in order; when one throws, cancels the chunks that have not
+/// started and rethrows (like Python's map, which cancels the rest on an error).
+template <class Consume>
+void collect(const std::vector<std::shared_ptr<task_state>>& chunks, Consume consume) {
+  for (std::size_t i = 0; i < chunks.size(); ++i) {
+    try {
+      consume(chunks[i]);
+    } catch (...) {
+      for (std::size_t j = i + 1; j < chunks.size(); ++j) chunks[j]->cancel();
+      throw;
+    }
+  }
+}
 
 // Indexes of futures in the order they complete.
 class completion_queue {

@@ -4,6 +4,8 @@
 #include <mproc/errors.hpp>
 #include <mproc/future.hpp>
 #include <mproc/init.hpp>
+#include <mproc/initializer.hpp>
 #include <mproc/pool.hpp>
 #include <mproc/serializable.hpp>
 #include <mproc/start_method.hpp>
+#include <mproc/thread_pool.hpp>

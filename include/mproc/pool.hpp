@@ -3,6 +3,7 @@
 #include <mproc/detail/task.hpp>
 #include <mproc/errors.hpp>
 #include <mproc/future.hpp>
+#include <mproc/initializer.hpp>
 #include <mproc/start_method.hpp>
 
 #include <algorithm>
@@ -36,6 +37,8 @@ struct pool_options {
   std::size_t max_restarts_per_minute = 0;
   /// Longest a new worker may take to reach its worker loop before `start_error`.
   std::chrono::milliseconds start_timeout{10000};
+  /// Runs in each worker before its first task: `mproc::bind<load_model>(config)`. Empty: none.
+  bound_task initializer;
   /// Lets `start_method::fork` fork a process that has threads (a lock another thread holds
   /// at that moment stays locked in every worker: the classic hang). Off: such a fork is refused.
   bool allow_fork_with_threads = false;
@@ -86,25 +89,18 @@ class process_pool {
 
   /// Runs `F` on every element of `items` and returns the results in input order.
   ///
-  /// Items travel in chunks of `chunksize` per message; 0 picks a size from the input length
-  /// and the number of workers. Rethrows the error of the first failed item (in input order)
-  /// after cancelling the chunks that have not started.
+  /// Items travel in chunks of `chunksize` per message; 0 picks about four chunks per worker.
+  /// Rethrows the error of the first failed item (in input order) after cancelling the chunks
+  /// that have not started.
   template <auto F, std::ranges::input_range Range>
   auto map(const Range& items, std::size_t chunksize = 0) {
-    static_assert(detail::check_task<F>());
-    static_assert(detail::traits_of<F>::arity == 1,
-                  "mproc: map<F> needs a function that takes exactly one argument");
-    using result = detail::result_of<F>;
-    std::vector<std::shared_ptr<detail::task_state>> chunks = enqueue_chunks<F>(items, chunksize);
-    if constexpr (std::is_void_v<result>) {
-      collect(chunks, [](const std::vector<char>&, std::uint32_t) {});
-    } else {
-      std::vector<result> results;
-      collect(chunks, [&results](const std::vector<char>& bytes, std::uint32_t count) {
-        detail::decode_values(bytes, count, results);
-      });
-      return results;
-    }
+    return map_with<F>(items, chunksize, nullptr);
+  }
+
+  /// Like `map`, and calls `progress(done, total)` in this thread as chunks complete.
+  template <auto F, std::ranges::input_range Range>
+  auto map(const Range& items, std::size_t chunksize, const progress_function& progress) {
+    return map_with<F>(items, chunksize, &progress);
   }
 
   /// Stops accepting tasks, waits for running ones, and reaps every worker.
@@ -124,6 +120,25 @@ class process_pool {
   std::shared_ptr<detail::task_state> enqueue(std::uint64_t key, std::uint32_t count,
                                               std::vector<char> payload);
   std::size_t pick_chunksize(std::size_t items) const noexcept;
+
+  template <auto F, class Range>
+  auto map_with(const Range& items, std::size_t chunksize, const progress_function* progress) {
+    static_assert(detail::check_task<F>());
+    static_assert(detail::traits_of<F>::arity == 1,
+                  "mproc: map<F> needs a function that takes exactly one argument");
+    using result = detail::result_of<F>;
+    std::vector<std::shared_ptr<detail::task_state>> chunks = enqueue_chunks<F>(items, chunksize);
+    if (progress != nullptr && *progress) detail::wait_with_progress(chunks, *progress);
+    if constexpr (std::is_void_v<result>) {
+      detail::collect(chunks, [](const std::shared_ptr<detail::task_state>& c) { c->take(); });
+    } else {
+      std::vector<result> results;
+      detail::collect(chunks, [&results](const std::shared_ptr<detail::task_state>& c) {
+        detail::decode_values(c->take(), c->count(), results);
+      });
+      return results;
+    }
+  }
 
   template <auto F, class Range>
   std::vector<std::shared_ptr<detail::task_state>> enqueue_chunks(const Range& items,
@@ -146,19 +161,6 @@ class process_pool {
       chunks.push_back(enqueue(detail::task_entry<F>::key, count, std::move(payload)));
     }
     return chunks;
-  }
-
-  template <class Consume>
-  static void collect(const std::vector<std::shared_ptr<detail::task_state>>& chunks,
-                      Consume consume) {
-    for (std::size_t i = 0; i < chunks.size(); ++i) {
-      try {
-        consume(chunks[i]->take(), chunks[i]->count());
-      } catch (...) {
-        for (std::size_t j = i + 1; j < chunks.size(); ++j) chunks[j]->cancel();
-        throw;
-      }
-    }
   }
 
   std::unique_ptr<detail::pool_engine> engine_;

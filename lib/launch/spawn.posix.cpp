@@ -1,4 +1,3 @@
-#include "launch/inherit_fd.posix.hpp"
 #include "launch/launcher.hpp"
 #include "platform/process.hpp"
 
@@ -8,8 +7,6 @@
 
 #include <string>
 #include <vector>
-
-namespace bp = boost::process::v2;
 
 namespace mproc::launch {
 
@@ -29,7 +26,8 @@ class spawn_launcher final : public launcher {
       throw start_error("cannot start worker: cannot create its lifeline pipe: " + ec.message());
     }
     platform::register_lifeline(link.write);
-    const int child_end = raise_fd(link.read);
+    // Above every target number, so that no dup2 in the child overwrites a source.
+    const int child_end = ::fcntl(link.read, F_DUPFD_CLOEXEC, 10);
     platform::close_fd(link.read);
     try {
       // The secret goes through the pipe, which only this process and the new worker hold.
@@ -39,11 +37,7 @@ class spawn_launcher final : public launcher {
       // Only simple tokens on the command line.
       const std::vector<std::string> args{std::string(worker_argument) + seg->name() + "," +
                                           std::to_string(lifeline_fd_in_child)};
-      boost::asio::io_context ctx;
-      bp::process child(ctx.get_executor(), exe_, args,
-                        inherit_fd{lifeline_fd_in_child, child_end});
-      const int pid = static_cast<int>(child.id());
-      child.detach();  // the pool watches, kills and reaps it from now on
+      const int pid = platform::spawn_process(exe_, args, {{child_end, lifeline_fd_in_child}});
       platform::close_fd(child_end);
       return {pid, link.write};
     } catch (const start_error&) {

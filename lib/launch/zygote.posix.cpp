@@ -1,6 +1,5 @@
 #include "launch/zygote.posix.hpp"
 
-#include "launch/inherit_fd.posix.hpp"
 #include "launch/launcher.hpp"
 #include "worker/worker_loop.hpp"
 
@@ -11,6 +10,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+
+#include <fcntl.h>
 #include <string>
 #include <vector>
 
@@ -99,6 +100,8 @@ std::unique_ptr<zygote> zygote::spawn() {
   zygote_pipes p;
   platform::register_lifeline(p.lifeline.write);
   platform::register_lifeline(p.requests.write);
+  // Above every target number, so that no dup2 in the child overwrites a source.
+  const auto raise_fd = [](int fd) { return ::fcntl(fd, F_DUPFD_CLOEXEC, 10); };
   const int fds[4] = {raise_fd(p.lifeline.read), raise_fd(p.requests.read),
                       raise_fd(p.replies.write), raise_fd(p.statuses.write)};
   std::unique_ptr<zygote> z(new zygote());
@@ -111,13 +114,9 @@ std::unique_ptr<zygote> zygote::spawn() {
     for (const int fd : fds) {
       if (fd < 0) throw start_error("cannot start the forkserver: cannot duplicate a pipe");
     }
-    boost::asio::io_context ctx;
     const std::vector<std::string> args{std::string(zygote_argument) + "3,4,5,6"};
-    boost::process::v2::process child(ctx.get_executor(), platform::executable_path(), args,
-                                      inherit_fd{3, fds[0]}, inherit_fd{4, fds[1]},
-                                      inherit_fd{5, fds[2]}, inherit_fd{6, fds[3]});
-    z->pid_ = static_cast<int>(child.id());
-    child.detach();
+    z->pid_ = platform::spawn_process(platform::executable_path(), args,
+                                      {{fds[0], 3}, {fds[1], 4}, {fds[2], 5}, {fds[3], 6}});
   } catch (const start_error&) {
     for (const int fd : fds) platform::close_fd(fd);
     p.close_all();

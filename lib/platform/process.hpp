@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 #include <system_error>
+#include <utility>
 #include <vector>
 
 namespace mproc::platform {
@@ -48,6 +49,15 @@ void wait_word(std::atomic<std::uint32_t>& word, std::uint32_t expected,
 
 /// Wakes every process and thread sleeping in `wait_word` on `word`.
 void wake_word(std::atomic<std::uint32_t>& word) noexcept;
+
+/// Starts `exe` with `args` (after the program name) and the current environment; the child
+/// gets each `(fd, target)` of `inherit` as descriptor `target` and no other descriptor above
+/// stderr. Returns the child's pid. Throws `std::system_error`.
+///
+/// Safe from a multi-threaded process: nothing runs in the child between fork and exec that
+/// could need a lock another thread holds.
+int spawn_process(const std::string& exe, const std::vector<std::string>& args,
+                  const std::vector<std::pair<int, int>>& inherit);
 
 /// Waits for the child `pid` to end and collects its status (it is reaped).
 exit_status reap(int pid) noexcept;

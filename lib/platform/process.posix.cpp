@@ -1,5 +1,6 @@
 #include "platform/process.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <csignal>
@@ -15,6 +16,7 @@
 #include <fcntl.h>
 #include <linux/futex.h>
 #include <poll.h>
+#include <spawn.h>
 #include <sys/eventfd.h>
 #include <sys/random.h>
 #include <sys/syscall.h>
@@ -85,6 +87,39 @@ void wait_word(std::atomic<std::uint32_t>& word, std::uint32_t expected,
 void wake_word(std::atomic<std::uint32_t>& word) noexcept {
   ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), FUTEX_WAKE, INT_MAX, nullptr,
             nullptr, 0);
+}
+
+int spawn_process(const std::string& exe, const std::vector<std::string>& args,
+                  const std::vector<std::pair<int, int>>& inherit) {
+  // posix_spawn, not a fork followed by library code: Boost.Process 1.81 allocates in the
+  // forked child (asio's notify_fork), which hangs when another thread held the allocator's
+  // lock at the moment of the fork.
+  posix_spawn_file_actions_t actions;
+  posix_spawnattr_t attr;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawnattr_init(&attr);
+  int lowest_free = 3;
+  for (const auto& [fd, target] : inherit) {
+    posix_spawn_file_actions_adddup2(&actions, fd, target);  // the copy is not close-on-exec
+    lowest_free = std::max(lowest_free, target + 1);
+  }
+  posix_spawn_file_actions_addclosefrom_np(&actions, lowest_free);
+  sigset_t none;
+  sigemptyset(&none);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
+  std::vector<char*> argv;
+  std::string program = exe;
+  argv.push_back(program.data());
+  std::vector<std::string> copies = args;
+  for (std::string& a : copies) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = -1;
+  const int rc = ::posix_spawn(&pid, exe.c_str(), &actions, &attr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
+  if (rc != 0) throw std::system_error(rc, std::generic_category(), "posix_spawn " + exe);
+  return static_cast<int>(pid);
 }
 
 exit_status reap(int pid) noexcept {

@@ -6,10 +6,12 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <tuple>
 #include <type_traits>
+#include <typeinfo>
 #include <utility>
 
 namespace mproc::detail {
@@ -28,6 +30,13 @@ constexpr std::string_view task_name() noexcept {
   constexpr std::size_t end = s.find_first_of(";]", begin);
 #endif
   return s.substr(begin, end - begin);
+}
+
+/// Returns the chunk size `map` uses when none is given: about four chunks per worker, few
+/// enough messages to amortise their cost and enough chunks to balance uneven items.
+constexpr std::size_t default_chunksize(std::size_t items, std::size_t workers) noexcept {
+  const std::size_t parts = 4 * (workers == 0 ? 1 : workers);
+  return items == 0 ? 1 : (items + parts - 1) / parts;
 }
 
 /// Returns the 64-bit FNV-1a digest of `s`: the key a task travels under.
@@ -135,8 +144,9 @@ constexpr bool check_task() {
 /// Runs `count` calls of `F`, each reading its arguments from `in` and writing its result to `out`.
 using invoker = void (*)(input_archive& in, output_archive& out, std::uint32_t count);
 
-/// Records a task under `name`; returns its key. Duplicates are reported by `registry_problems()`.
-std::uint64_t register_task(std::string_view name, invoker run) noexcept;
+/// Records a task under `name` (its key is the name's digest, xor `salt`); returns the key.
+/// Two different functions under one key are reported when a pool or `init` starts.
+std::uint64_t register_task(std::string_view name, invoker run, std::uint64_t salt = 0) noexcept;
 
 // Thrown inside a worker when decoding arguments or encoding a result fails, so that the
 // failure is reported as a serialization_error and not as an exception of the task.
@@ -147,21 +157,25 @@ struct encode_failure {
   std::string what;
 };
 
+// Builds and reads one call's arguments; building them counts as decoding them (both happen
+// before the task runs), so a failure in either is a decode_failure.
+template <auto F>
+typename traits_of<F>::arguments read_arguments(input_archive& in) {
+  using arguments = typename traits_of<F>::arguments;
+  try {
+    arguments a;
+    std::apply([&in](auto&... field) { ((in >> field), ...); }, a);
+    return a;
+  } catch (const std::exception& e) {
+    throw decode_failure{e.what()};
+  }
+}
+
 template <auto F>
 void invoke(input_archive& in, output_archive& out, std::uint32_t count) {
-  using arguments = typename traits_of<F>::arguments;
   using result = result_of<F>;
   for (std::uint32_t i = 0; i < count; ++i) {
-    // Building the arguments counts as decoding them: both happen before the task runs.
-    arguments args = [&in]() {
-      try {
-        arguments a;
-        std::apply([&in](auto&... field) { ((in >> field), ...); }, a);
-        return a;
-      } catch (const std::exception& e) {
-        throw decode_failure{e.what()};
-      }
-    }();
+    auto args = read_arguments<F>(in);
     if constexpr (std::is_void_v<result>) {
       std::apply(F, std::move(args));
     } else {
@@ -175,10 +189,37 @@ void invoke(input_archive& in, output_archive& out, std::uint32_t count) {
   }
 }
 
+/// Keeps `object` as this worker's state, replacing any previous one (see `worker_state`).
+void set_worker_state(std::shared_ptr<void> object, const std::type_info& type);
+
+/// Runs the initializer `F` once: what it returns becomes this worker's state.
+template <auto F>
+void initialize(input_archive& in, output_archive& /*out*/, std::uint32_t /*count*/) {
+  using result = std::remove_cvref_t<typename traits_of<F>::result>;
+  auto args = read_arguments<F>(in);
+  if constexpr (!std::is_void_v<result>) {
+    // `new` from the returned prvalue: the state need not be copyable or even movable.
+    std::shared_ptr<result> state(new result(std::apply(F, std::move(args))));
+    set_worker_state(std::move(state), typeid(result));
+  } else {
+    std::apply(F, std::move(args));
+  }
+}
+
+/// Distinguishes an initializer's key from the same function's key as a task.
+inline constexpr std::uint64_t initializer_salt = 0x696e697469616c69ULL;  // "initiali"
+
 /// Registers `F` during static initialisation of every process running this binary.
 template <auto F>
 struct task_entry {
   static inline const std::uint64_t key = register_task(task_name<F>(), &invoke<F>);
+};
+
+/// Registers `F` as a worker initializer, like `task_entry`.
+template <auto F>
+struct initializer_entry {
+  static inline const std::uint64_t key =
+      register_task(task_name<F>(), &initialize<F>, initializer_salt);
 };
 
 // Converts one argument to its parameter type (if it is not that already) and writes it.

@@ -28,6 +28,8 @@ class task_state {
   void set_value(std::vector<char> bytes);
   /// Completes the task with an error.
   void set_error(std::exception_ptr error);
+  /// Completes the task with a result object that never left this process (a thread pool's).
+  void set_object(std::shared_ptr<void> object);
 
   /// Returns whether the task is complete (value, error or cancelled).
   bool ready() const;
@@ -37,6 +39,8 @@ class task_state {
   bool wait_until(std::chrono::steady_clock::time_point deadline) const;
   /// Waits, then returns the encoded results or rethrows the error.
   std::vector<char> take();
+  /// Waits, then returns the result object (null if the result is encoded) or rethrows the error.
+  std::shared_ptr<void> take_object();
   /// Returns how many calls the task holds.
   std::uint32_t count() const noexcept { return count_; }
   /// Runs `callback` once the task completes (at once, in this thread, if it already has).
@@ -51,6 +55,7 @@ class task_state {
   mutable std::condition_variable done_cv_;
   status status_ = status::pending;               // guarded by mutex_
   std::vector<char> value_;                       // guarded by mutex_
+  std::shared_ptr<void> object_;                  // guarded by mutex_
   std::exception_ptr error_;                      // guarded by mutex_
   std::vector<std::function<void()>> callbacks_;  // guarded by mutex_
 };

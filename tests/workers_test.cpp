@@ -1,0 +1,245 @@
+// Worker initializers and per-worker state, worker recycling, callbacks and progress, and the
+// thread pool with the process pool's surface.
+
+#include "support/support.hpp"
+
+#include <mproc/mproc.hpp>
+
+#include <boost/test/data/monomorphic.hpp>
+#include <boost/test/data/test_case.hpp>
+#include <boost/test/unit_test.hpp>
+
+#include <atomic>
+#include <future>
+#include <map>
+#include <mutex>
+#include <numeric>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <unistd.h>
+
+namespace bdata = boost::unit_test::data;
+
+namespace work {
+
+// A model as an initializer builds it: it holds a mutex, so it can never cross a process.
+struct model {
+  std::mutex lock;
+  std::string name;
+  int inits_in_this_process = 0;
+  explicit model(std::string n) : name(std::move(n)) {}
+};
+
+int g_inits = 0;  // initializer runs in this process
+
+model load_model(std::string name) {
+  ++g_inits;
+  return model(name + "@" + std::to_string(::getpid()));
+}
+
+struct report {
+  int pid = 0;
+  int inits = 0;
+  std::string model_name;
+  template <class Archive>
+  void serialize(Archive& ar, const unsigned int /*version*/) {
+    ar& pid& inits& model_name;
+  }
+};
+
+report inspect(int /*x*/) {
+  model& m = mproc::worker_state<model>();
+  std::lock_guard lock(m.lock);
+  return {static_cast<int>(::getpid()), g_inits, m.name};
+}
+
+int load_fails(int code) { throw std::runtime_error("no model file #" + std::to_string(code)); }
+
+[[noreturn]] int crash(int /*x*/) { std::abort(); }
+int square(int x) { return x * x; }
+int worker_pid(int /*x*/) { return static_cast<int>(::getpid()); }
+std::string label(int x) { return "#" + std::to_string(x); }
+int ask_for_state(int /*x*/) { return static_cast<int>(mproc::worker_state<double>()); }
+
+}  // namespace work
+
+namespace mproc {
+inline std::ostream& operator<<(std::ostream& os, start_method m) { return os << to_string(m); }
+}  // namespace mproc
+
+BOOST_AUTO_TEST_SUITE(workers)
+
+BOOST_DATA_TEST_CASE_F(mproc_test::clean_check,
+                       initializer_runs_once_per_worker_and_again_after_a_crash,
+                       bdata::make(mproc_test::methods_under_test()), method) {
+  mproc::pool_options o = mproc_test::options(method, 2);
+  o.initializer = mproc::bind<work::load_model>(std::string("resnet"));
+  mproc::process_pool pool(o);
+  std::map<int, work::report> seen;
+  for (const work::report& r : pool.map<work::inspect>(std::vector<int>(40, 0), 1)) {
+    BOOST_TEST(r.inits == 1);  // exactly once in this worker, however many tasks it ran
+    BOOST_TEST(r.model_name == "resnet@" + std::to_string(r.pid));  // built in that worker
+    seen[r.pid] = r;
+  }
+  BOOST_TEST(seen.size() <= 2U);
+  BOOST_TEST(seen.count(::getpid()) == 0U);
+  BOOST_CHECK_THROW(pool.submit<work::crash>(0).get(), mproc::worker_crashed);
+  std::set<int> after;
+  for (const work::report& r : pool.map<work::inspect>(std::vector<int>(40, 0), 1)) {
+    BOOST_TEST(r.inits == 1);
+    BOOST_TEST(r.model_name == "resnet@" + std::to_string(r.pid));
+    after.insert(r.pid);
+  }
+  BOOST_TEST(after.size() <= 2U);
+}
+
+BOOST_DATA_TEST_CASE_F(mproc_test::clean_check,
+                       a_throwing_initializer_fails_the_start_with_its_message,
+                       bdata::make(mproc_test::methods_under_test()), method) {
+  mproc::pool_options o = mproc_test::options(method, 2);
+  o.initializer = mproc::bind<work::load_fails>(7);
+  try {
+    mproc::process_pool pool(o);
+    BOOST_FAIL("the pool started");
+  } catch (const mproc::start_error& e) {
+    const std::string what = e.what();
+    BOOST_TEST(what.find("work::load_fails") != std::string::npos);
+    BOOST_TEST(what.find("std::runtime_error") != std::string::npos);
+    BOOST_TEST(what.find("no model file #7") != std::string::npos);
+  }
+}
+
+BOOST_FIXTURE_TEST_CASE(worker_state_without_an_initializer_says_so, mproc_test::clean_check) {
+  mproc::process_pool pool(mproc_test::options(mproc_test::methods_under_test().front(), 1));
+  try {
+    pool.submit<work::ask_for_state>(0).get();
+    BOOST_FAIL("no error");
+  } catch (const mproc::remote_error& e) {
+    BOOST_TEST(e.type() == "std::logic_error");
+    BOOST_TEST(e.message().find("worker_state<double>") != std::string::npos);
+    BOOST_TEST(e.message().find("pool_options::initializer") != std::string::npos);
+  }
+}
+
+BOOST_DATA_TEST_CASE_F(mproc_test::clean_check, max_tasks_per_worker_recycles_without_losing_tasks,
+                       bdata::make(mproc_test::methods_under_test()), method) {
+  mproc::pool_options o = mproc_test::options(method, 2);
+  o.max_tasks_per_worker = 3;
+  o.initializer = mproc::bind<work::load_model>(std::string("m"));
+  mproc::process_pool pool(o);
+  std::vector<mproc::future<work::report>> fs;
+  for (int i = 0; i < 100; ++i) fs.push_back(pool.submit<work::inspect>(i));
+  std::map<int, int> tasks_per_pid;
+  for (auto& f : fs) {
+    const work::report r = f.get();  // none lost, none failed
+    BOOST_TEST(r.inits == 1);        // every recycled worker ran the initializer again
+    ++tasks_per_pid[r.pid];
+  }
+  for (const auto& [pid, n] : tasks_per_pid) BOOST_TEST(n <= 3, "pid " << pid << " ran " << n);
+  // 100 tasks, at most 3 per process, over 2 slots: 34 processes, 35 if the split is uneven.
+  BOOST_TEST(tasks_per_pid.size() >= 34U);
+  BOOST_TEST(tasks_per_pid.size() <= 35U);
+}
+
+BOOST_DATA_TEST_CASE_F(mproc_test::clean_check, done_callbacks_and_map_progress,
+                       bdata::make(mproc_test::methods_under_test()), method) {
+  mproc::process_pool pool(mproc_test::options(method, 2));
+  std::promise<void> first_called;
+  std::atomic<int> calls{0};
+  mproc::future<int> f = pool.submit<work::square>(6);
+  f.add_done_callback([&] {
+    ++calls;
+    first_called.set_value();
+  });
+  BOOST_TEST(
+      (first_called.get_future().wait_for(std::chrono::seconds(60)) == std::future_status::ready));
+  BOOST_TEST(f.ready());
+  BOOST_TEST(f.get() == 36);
+  mproc::future<int> g = pool.submit<work::square>(7);
+  g.wait();
+  const auto here = std::this_thread::get_id();
+  std::thread::id ran_in;
+  g.add_done_callback([&] {
+    ++calls;
+    ran_in = std::this_thread::get_id();
+  });
+  BOOST_TEST(calls.load() == 2);  // already done: it ran at once, here
+  BOOST_TEST((ran_in == here));
+  BOOST_TEST(g.get() == 49);
+
+  std::vector<std::pair<std::size_t, std::size_t>> reports;
+  const auto caller = std::this_thread::get_id();
+  bool same_thread = true;
+  const std::vector<int> ys =
+      pool.map<work::square>(std::vector<int>(25, 3), 4, [&](std::size_t done, std::size_t total) {
+        same_thread = same_thread && std::this_thread::get_id() == caller;
+        reports.emplace_back(done, total);
+      });
+  BOOST_TEST(ys == std::vector<int>(25, 9));
+  BOOST_TEST(same_thread);
+  BOOST_TEST_REQUIRE(reports.size() == 8U);  // start, then 7 chunks (6 of 4 and one of 1)
+  BOOST_TEST((reports.front() == std::pair<std::size_t, std::size_t>(0, 25)));
+  BOOST_TEST((reports.back() == std::pair<std::size_t, std::size_t>(25, 25)));
+  for (std::size_t i = 1; i < reports.size(); ++i) {
+    BOOST_TEST(reports[i].first > reports[i - 1].first);
+  }
+}
+
+BOOST_DATA_TEST_CASE_F(mproc_test::clean_check, thread_pool_and_process_pool_agree,
+                       bdata::make(mproc_test::methods_under_test()), method) {
+  mproc::process_pool processes(mproc_test::options(method, 2));
+  mproc::thread_pool threads(2);
+  BOOST_TEST(threads.workers() == 2U);
+  std::vector<int> xs(200);
+  std::iota(xs.begin(), xs.end(), -100);
+  for (const std::size_t chunk : {0, 1, 7, 1000}) {
+    BOOST_TEST(processes.map<work::square>(xs, chunk) == threads.map<work::square>(xs, chunk));
+    BOOST_TEST(processes.map<work::label>(xs, chunk) == threads.map<work::label>(xs, chunk));
+  }
+  BOOST_TEST(processes.submit<work::label>(5).get() == threads.submit<work::label>(5).get());
+  std::vector<mproc::future<int>> fs;
+  for (int i = 0; i < 30; ++i) fs.push_back(threads.submit<work::square>(i));
+  std::set<int> seen;
+  for (auto& f : mproc::as_completed(fs)) seen.insert(f.get());
+  BOOST_TEST(seen.size() == 30U);
+}
+
+BOOST_AUTO_TEST_CASE(thread_pool_takes_any_callable_and_keeps_exceptions_as_they_are) {
+  mproc::thread_pool pool(2);
+  const int base = 40;
+  BOOST_TEST(pool.submit([base](int x) { return base + x; }, 2).get() == 42);
+  BOOST_CHECK_THROW(pool.submit([] { return std::stoi("not a number"); }).get(),
+                    std::invalid_argument);
+  std::vector<int> seen;
+  std::mutex m;
+  pool.map<work::square>(std::vector<int>{1, 2});
+  auto v = pool.submit([&] {
+    std::lock_guard lock(m);
+    seen.push_back(1);
+  });
+  v.get();
+  BOOST_TEST(seen.size() == 1U);
+  pool.shutdown();
+  BOOST_CHECK_THROW(pool.submit<work::square>(1), mproc::pool_closed);
+}
+
+BOOST_AUTO_TEST_CASE(thread_pool_cancels_what_has_not_started) {
+  mproc::thread_pool pool(1);
+  std::mutex gate;
+  std::unique_lock hold(gate);
+  auto blocker = pool.submit([&] { std::lock_guard wait(gate); });
+  std::vector<mproc::future<int>> queued;
+  for (int i = 0; i < 5; ++i) queued.push_back(pool.submit<work::square>(i));
+  BOOST_TEST(queued[0].cancel());
+  BOOST_CHECK_THROW(queued[0].get(), mproc::cancelled_error);
+  hold.unlock();
+  blocker.get();
+  for (int i = 1; i < 5; ++i) BOOST_TEST(queued[static_cast<std::size_t>(i)].get() == i * i);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
