@@ -9,9 +9,12 @@
 #include <boost/test/data/test_case.hpp>
 #include <boost/test/unit_test.hpp>
 
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -113,7 +116,41 @@ void check_nothing_left(const victim& v, const std::vector<int>& worker_fds) {
   BOOST_TEST(segments_of(v.pid).empty());
 }
 
-std::vector<int> watch_workers(const victim& v) {
+// Every descendant of `root`: workers, and the zygote of fork and forkserver.
+std::vector<int> descendants(int root) {
+  std::vector<std::pair<int, int>> procs;
+  for (const auto& e : std::filesystem::directory_iterator("/proc")) {
+    const std::string name = e.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream stat(e.path() / "stat");
+    std::string line;
+    if (!std::getline(stat, line)) continue;
+    std::istringstream rest(line.substr(line.rfind(')') + 2));
+    char state = 0;
+    int ppid = 0;
+    rest >> state >> ppid;
+    procs.emplace_back(std::stoi(name), ppid);
+  }
+  std::vector<int> out;
+  std::vector<int> parents{root};
+  while (!parents.empty()) {
+    const int parent = parents.back();
+    parents.pop_back();
+    for (const auto& [pid, ppid] : procs) {
+      if (ppid == parent) {
+        out.push_back(pid);
+        parents.push_back(pid);
+      }
+    }
+  }
+  return out;
+}
+
+std::vector<int> watch_workers(victim& v) {
+  // The workers it reported, and every other process it started (a zygote).
+  for (const int d : descendants(v.pid)) {
+    if (std::find(v.workers.begin(), v.workers.end(), d) == v.workers.end()) v.workers.push_back(d);
+  }
   std::vector<int> fds;
   for (const int w : v.workers) {
     fds.push_back(open_pidfd(w));
@@ -128,7 +165,7 @@ BOOST_AUTO_TEST_SUITE(lifetime)
 
 BOOST_DATA_TEST_CASE(a_parent_killed_with_sigkill_leaves_no_worker_and_no_segment,
                      bdata::make({"fork", "spawn", "forkserver"}), method) {
-  const victim v({std::string("--start-method=") + method});
+  victim v({std::string("--start-method=") + method});
   const std::vector<int> worker_fds = watch_workers(v);
   ::kill(v.pid, SIGKILL);
   const int status = v.reap_within(2000);
@@ -138,7 +175,7 @@ BOOST_DATA_TEST_CASE(a_parent_killed_with_sigkill_leaves_no_worker_and_no_segmen
 
 BOOST_DATA_TEST_CASE(ctrl_c_reaches_the_application_and_nothing_is_left,
                      bdata::make({"fork", "spawn", "forkserver"}), method) {
-  const victim v({std::string("--start-method=") + method});
+  victim v({std::string("--start-method=") + method});
   const std::vector<int> worker_fds = watch_workers(v);
   ::kill(-v.pid, SIGINT);  // the whole process group, as a terminal's Ctrl-C does
   const int status = v.reap_within(2000);
@@ -150,7 +187,7 @@ BOOST_DATA_TEST_CASE(ctrl_c_reaches_the_application_and_nothing_is_left,
 
 BOOST_DATA_TEST_CASE(ctrl_c_handled_by_unwinding_shuts_the_pool_down_promptly,
                      bdata::make({"fork", "spawn", "forkserver"}), method) {
-  const victim v({std::string("--start-method=") + method, "--throw-on-sigint"});
+  victim v({std::string("--start-method=") + method, "--throw-on-sigint"});
   const std::vector<int> worker_fds = watch_workers(v);
   ::kill(-v.pid, SIGINT);
   // The pool's destructor runs during unwinding while both workers run endless tasks.

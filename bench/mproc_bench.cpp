@@ -1,0 +1,94 @@
+// mproc's figures for bench/compare: one line per figure, "<figure> <method> <value> <unit>".
+// The same workloads as bench/python_bench.py; --quick shrinks them to check that all runs.
+#include <mproc/mproc.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <numeric>
+#include <vector>
+
+int inc(int x) { return x + 1; }
+std::vector<char> echo(std::vector<char> v) { return v; }
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+
+double seconds_since(clock_type::time_point t) {
+  return std::chrono::duration<double>(clock_type::now() - t).count();
+}
+
+mproc::pool_options options(mproc::start_method m, std::size_t workers) {
+  mproc::pool_options o;
+  o.start = m;
+  o.workers = workers;
+  return o;
+}
+
+void report(const char* figure, mproc::start_method m, double value, const char* unit) {
+  std::printf("%s %s %.2f %s\n", figure, mproc::to_string(m).data(), value, unit);
+  std::fflush(stdout);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) try {
+  mproc::init(argc, argv);
+  const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
+  const int starts = quick ? 1 : 5;
+  const int roundtrips = quick ? 200 : 2000;
+  const int submits = quick ? 5000 : 100000;
+  const int map_items = quick ? 50000 : 1000000;
+  const std::size_t echo_bytes = quick ? (4U << 20) : (64U << 20);
+
+  for (const mproc::start_method m : mproc::available_start_methods()) {
+    std::vector<double> ms;
+    for (int i = 0; i < starts; ++i) {
+      const auto t = clock_type::now();
+      mproc::process_pool pool(options(m, 4));
+      if (pool.submit<inc>(0).get() != 1) return 1;
+      ms.push_back(seconds_since(t) * 1e3);
+    }
+    std::sort(ms.begin(), ms.end());
+    report("cold_start_4", m, ms[ms.size() / 2], "ms");
+  }
+
+  for (const mproc::start_method m : {mproc::start_method::fork, mproc::start_method::spawn}) {
+    mproc::process_pool pool(options(m, 2));
+    std::vector<double> us;
+    for (int i = 0; i < roundtrips; ++i) {
+      const auto t = clock_type::now();
+      if (pool.submit<inc>(i).get() != i + 1) return 1;
+      us.push_back(seconds_since(t) * 1e6);
+    }
+    std::sort(us.begin(), us.end());
+    report("roundtrip_median", m, us[us.size() / 2], "us");
+
+    auto t = clock_type::now();
+    std::vector<mproc::future<int>> fs;
+    fs.reserve(static_cast<std::size_t>(submits));
+    for (int i = 0; i < submits; ++i) fs.push_back(pool.submit<inc>(i));
+    long long total = 0;
+    for (auto& f : fs) total += f.get();
+    report("submit_throughput", m, submits / seconds_since(t), "tasks/s");
+
+    std::vector<int> xs(static_cast<std::size_t>(map_items));
+    std::iota(xs.begin(), xs.end(), 0);
+    t = clock_type::now();
+    const std::vector<int> ys = pool.map<inc>(xs, 1000);
+    report("map_throughput", m, map_items / seconds_since(t), "items/s");
+
+    const std::vector<char> payload(echo_bytes, 'x');
+    t = clock_type::now();
+    const std::vector<char> back = pool.submit<echo>(payload).get();
+    report("echo", m, 2.0 * static_cast<double>(echo_bytes) / 1e6 / seconds_since(t), "MB/s");
+    if (back.size() != payload.size() || ys.back() != map_items || total <= 0) return 1;
+  }
+  return 0;
+} catch (const std::exception& e) {
+  std::fprintf(stderr, "mproc_bench: %s\n", e.what());
+  return 2;
+}

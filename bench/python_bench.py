@@ -1,0 +1,82 @@
+"""Python's figures for bench/compare: the workloads of mproc_bench.cpp, on
+concurrent.futures.ProcessPoolExecutor ("ppe") and multiprocessing.Pool ("mp"), one line per
+figure: "<figure> <pool>/<method> <value> <unit>". --quick shrinks them."""
+import concurrent.futures as cf
+import multiprocessing as mp
+import sys
+import time
+
+
+def inc(x):
+    return x + 1
+
+
+def echo(v):
+    return v
+
+
+def report(figure, name, value, unit):
+    print(f"{figure} {name} {value:.2f} {unit}", flush=True)
+
+
+def main():
+    quick = "--quick" in sys.argv
+    starts = 1 if quick else 5
+    roundtrips = 200 if quick else 2000
+    submits = 5000 if quick else 100000
+    map_items = 50000 if quick else 1000000
+    echo_bytes = (4 << 20) if quick else (64 << 20)
+
+    for method in ("fork", "forkserver", "spawn"):
+        ctx = mp.get_context(method)
+        for kind in ("ppe", "mp"):
+            ms = []
+            for _ in range(starts):
+                t = time.perf_counter()
+                if kind == "ppe":
+                    with cf.ProcessPoolExecutor(max_workers=4, mp_context=ctx) as pool:
+                        assert pool.submit(inc, 0).result() == 1
+                        ms.append((time.perf_counter() - t) * 1e3)
+                else:
+                    with ctx.Pool(4) as pool:
+                        assert pool.apply_async(inc, (0,)).get() == 1
+                        ms.append((time.perf_counter() - t) * 1e3)
+            ms.sort()
+            report("cold_start_4", f"{kind}/{method}", ms[len(ms) // 2], "ms")
+
+    for method in ("fork", "spawn"):
+        ctx = mp.get_context(method)
+        with cf.ProcessPoolExecutor(max_workers=2, mp_context=ctx) as ppe, ctx.Pool(2) as pool:
+            for kind in ("ppe", "mp"):
+                call = (lambda x: ppe.submit(inc, x)) if kind == "ppe" else (
+                    lambda x: pool.apply_async(inc, (x,)))
+                get = (lambda f: f.result()) if kind == "ppe" else (lambda f: f.get())
+                us = []
+                for i in range(roundtrips):
+                    t = time.perf_counter()
+                    assert get(call(i)) == i + 1
+                    us.append((time.perf_counter() - t) * 1e6)
+                us.sort()
+                report("roundtrip_median", f"{kind}/{method}", us[len(us) // 2], "us")
+
+                t = time.perf_counter()
+                fs = [call(i) for i in range(submits)]
+                total = sum(get(f) for f in fs)
+                report("submit_throughput", f"{kind}/{method}", submits / (time.perf_counter() - t), "tasks/s")
+
+                t = time.perf_counter()
+                if kind == "ppe":
+                    ys = list(ppe.map(inc, range(map_items), chunksize=1000))
+                else:
+                    ys = pool.map(inc, range(map_items), chunksize=1000)
+                report("map_throughput", f"{kind}/{method}", map_items / (time.perf_counter() - t), "items/s")
+
+                payload = b"x" * echo_bytes
+                t = time.perf_counter()
+                back = get(ppe.submit(echo, payload) if kind == "ppe" else pool.apply_async(echo, (payload,)))
+                report("echo", f"{kind}/{method}", 2 * echo_bytes / 1e6 / (time.perf_counter() - t), "MB/s")
+                assert len(back) == len(payload) and ys[-1] == map_items and total > 0
+
+
+if __name__ == "__main__":
+    main()
