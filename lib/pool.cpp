@@ -144,7 +144,7 @@ pool_engine::pool_engine(const pool_options& options) : options_(options) {
   if (n == 0) n = 1;
   for (std::size_t i = 0; i < n; ++i) workers_.push_back(std::make_unique<worker>());
   try {
-    // Every fork happens here, before this pool starts any thread of its own.
+    // Workers start before this pool starts any thread of its own.
     for (auto& w : workers_) launch(*w);
     watcher_.start();
     for (auto& w : workers_) await_hello(*w);

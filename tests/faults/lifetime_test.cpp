@@ -13,8 +13,6 @@
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -116,39 +114,9 @@ void check_nothing_left(const victim& v, const std::vector<int>& worker_fds) {
   BOOST_TEST(segments_of(v.pid).empty());
 }
 
-// Every descendant of `root`: workers, and the zygote of fork and forkserver.
-std::vector<int> descendants(int root) {
-  std::vector<std::pair<int, int>> procs;
-  for (const auto& e : std::filesystem::directory_iterator("/proc")) {
-    const std::string name = e.path().filename().string();
-    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::ifstream stat(e.path() / "stat");
-    std::string line;
-    if (!std::getline(stat, line)) continue;
-    std::istringstream rest(line.substr(line.rfind(')') + 2));
-    char state = 0;
-    int ppid = 0;
-    rest >> state >> ppid;
-    procs.emplace_back(std::stoi(name), ppid);
-  }
-  std::vector<int> out;
-  std::vector<int> parents{root};
-  while (!parents.empty()) {
-    const int parent = parents.back();
-    parents.pop_back();
-    for (const auto& [pid, ppid] : procs) {
-      if (ppid == parent) {
-        out.push_back(pid);
-        parents.push_back(pid);
-      }
-    }
-  }
-  return out;
-}
-
 std::vector<int> watch_workers(victim& v) {
   // The workers it reported, and every other process it started (a zygote).
-  for (const int d : descendants(v.pid)) {
+  for (const int d : mproc_test::descendants_of(v.pid)) {
     if (std::find(v.workers.begin(), v.workers.end(), d) == v.workers.end()) v.workers.push_back(d);
   }
   std::vector<int> fds;

@@ -43,9 +43,13 @@ std::vector<int> direct_children() {
 
 std::vector<int> child_pids() {
   // Every descendant: workers forked by a zygote are grandchildren.
+  return descendants_of(static_cast<int>(::getpid()));
+}
+
+std::vector<int> descendants_of(int root) {
   const std::vector<std::pair<int, int>> procs = all_processes();
   std::vector<int> out;
-  std::vector<int> parents{static_cast<int>(::getpid())};
+  std::vector<int> parents{root};
   while (!parents.empty()) {
     const int parent = parents.back();
     parents.pop_back();

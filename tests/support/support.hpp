@@ -13,6 +13,9 @@ namespace mproc_test {
 /// Returns the pids of every descendant of this process (zombies included).
 std::vector<int> child_pids();
 
+/// Returns the pids of every descendant of the process `root` (zombies included).
+std::vector<int> descendants_of(int root);
+
 /// Returns the pids of the processes whose parent is this process.
 std::vector<int> direct_children();
 
