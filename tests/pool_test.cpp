@@ -46,6 +46,15 @@ int take_the_lock(int x) {
   return x + 1;
 }
 
+double sum_and_double(mproc::shared_array<double> a, std::size_t from, std::size_t to) {
+  double sum = 0;
+  for (std::size_t i = from; i < to; ++i) {
+    sum += a[i];
+    a[i] *= 2;
+  }
+  return sum;
+}
+
 struct math {
   static long cube(long x) { return x * x * x; }
 };
@@ -290,6 +299,42 @@ BOOST_DATA_TEST_CASE_F(clean_check, shutdown_with_cancel_pending_kills_running_t
   ::close(fd);
   BOOST_CHECK_THROW(running.get(), mproc::cancelled_error);
   for (auto& f : queued) BOOST_CHECK_THROW(f.get(), mproc::cancelled_error);
+}
+
+static_assert(mproc::serializable<mproc::shared_array<double>>);
+
+BOOST_DATA_TEST_CASE_F(clean_check, shared_array_is_read_and_written_in_place_by_workers,
+                       bdata::make(methods), method) {
+  mproc::process_pool pool(options(method));
+  mproc::shared_array<double> a(1000);
+  for (std::size_t i = 0; i < a.size(); ++i) a[i] = static_cast<double>(i);
+  auto first = pool.submit<tasks::sum_and_double>(a, std::size_t{0}, std::size_t{500});
+  auto second = pool.submit<tasks::sum_and_double>(a, std::size_t{500}, std::size_t{1000});
+  BOOST_TEST(first.get() + second.get() == 999.0 * 1000 / 2);
+  for (std::size_t i = 0; i < a.size(); ++i) BOOST_TEST(a[i] == 2.0 * static_cast<double>(i));
+  // Each worker mapped the array once and keeps reusing that view.
+  BOOST_TEST(pool.submit<tasks::sum_and_double>(a, std::size_t{0}, std::size_t{2}).get() == 2.0);
+}
+
+BOOST_DATA_TEST_CASE_F(clean_check, a_shared_array_released_before_its_task_is_a_clear_error,
+                       bdata::make(methods), method) {
+  mproc::process_pool pool(options(method, 1));
+  fifo gate;
+  auto busy = pool.submit<tasks::read_fifo>(gate.path);
+  mproc::future<double> late;
+  {
+    mproc::shared_array<double> a(10);
+    late = pool.submit<tasks::sum_and_double>(a, std::size_t{0}, std::size_t{10});
+  }  // the application's last copy is gone before the worker gets to the task
+  gate.release();
+  BOOST_TEST(busy.get() == 'x');
+  try {
+    late.get();
+    BOOST_FAIL("the task ran on a released array");
+  } catch (const mproc::serialization_error& e) {
+    BOOST_TEST(std::string(e.what()).find("released before this task used it") !=
+               std::string::npos);
+  }
 }
 
 BOOST_FIXTURE_TEST_CASE(spawned_workers_never_run_main, clean_check) {

@@ -7,5 +7,6 @@
 #include <mproc/initializer.hpp>
 #include <mproc/pool.hpp>
 #include <mproc/serializable.hpp>
+#include <mproc/shared_array.hpp>
 #include <mproc/start_method.hpp>
 #include <mproc/thread_pool.hpp>

@@ -1,0 +1,89 @@
+// Shared memory for mproc::shared_array: one owner-only segment per array, named so that
+// workers can map it, and removed when the creating process's last reference goes.
+
+#include "platform/process.hpp"
+
+#include <mproc/errors.hpp>
+#include <mproc/shared_array.hpp>
+
+#include <boost/interprocess/mapped_region.hpp>
+#include <boost/interprocess/shared_memory_object.hpp>
+
+#include <cstring>
+#include <map>
+#include <mutex>
+
+namespace bip = boost::interprocess;
+
+namespace mproc::detail {
+
+namespace {
+
+class mapped_block final : public shared_block {
+ public:
+  mapped_block(std::string name, bip::mapped_region region, bool owner)
+      : name_(std::move(name)), region_(std::move(region)), owner_(owner) {}
+  ~mapped_block() override {
+    // The creator's last reference removes the name; mappings elsewhere stay valid.
+    if (owner_) bip::shared_memory_object::remove(name_.c_str());
+  }
+  const std::string& name() const noexcept override { return name_; }
+  void* data() noexcept override { return region_.get_address(); }
+
+ private:
+  std::string name_;
+  bip::mapped_region region_;
+  bool owner_;
+};
+
+// Views a worker has mapped, so that tasks given the same array map it once.
+std::mutex views_mutex;
+std::map<std::string, std::weak_ptr<shared_block>> views;  // guarded by views_mutex
+
+}  // namespace
+
+std::shared_ptr<shared_block> shared_block::create(std::size_t bytes) {
+  // The same prefix as the channel's segments: one killed while holding it is cleaned up too.
+  std::string name =
+      "mproc-" + std::to_string(platform::current_pid()) + "-a" + platform::random_hex(12);
+  bip::permissions owner_only(0600);
+  bip::shared_memory_object shm(bip::create_only, name.c_str(), bip::read_write, owner_only);
+  try {
+    shm.truncate(static_cast<bip::offset_t>(bytes == 0 ? 1 : bytes));
+    bip::mapped_region region(shm, bip::read_write);
+    auto block = std::make_shared<mapped_block>(name, std::move(region), true);
+    std::lock_guard lock(views_mutex);
+    std::erase_if(views, [](const auto& v) { return v.second.expired(); });
+    views[name] = block;
+    return block;
+  } catch (...) {
+    bip::shared_memory_object::remove(name.c_str());
+    throw;
+  }
+}
+
+std::shared_ptr<shared_block> shared_block::open(const std::string& name, std::size_t bytes) {
+  std::lock_guard lock(views_mutex);
+  if (const auto it = views.find(name); it != views.end()) {
+    if (auto block = it->second.lock()) return block;
+  }
+  try {
+    bip::shared_memory_object shm(bip::open_only, name.c_str(), bip::read_write);
+    bip::mapped_region region(shm, bip::read_write);
+    if (region.get_size() < bytes) {
+      throw serialization_error("cannot map shared_array '" + name + "': it is smaller than " +
+                                std::to_string(bytes) + " bytes");
+    }
+    auto block = std::make_shared<mapped_block>(name, std::move(region), false);
+    std::erase_if(views, [](const auto& v) { return v.second.expired(); });
+    views[name] = block;
+    return block;
+  } catch (const bip::interprocess_exception& e) {
+    throw serialization_error("cannot map shared_array '" + name +
+                              "': it was released before this task used it (keep the array "
+                              "alive until its tasks complete): " +
+                              e.what());
+  }
+}
+
+}  // namespace mproc::detail
