@@ -12,6 +12,7 @@
 
 int inc(int x) { return x + 1; }
 std::vector<char> echo(std::vector<char> v) { return v; }
+double first_and_last(mproc::shared_array<double> a) { return a[0] + a[a.size() - 1]; }
 
 namespace {
 
@@ -86,6 +87,19 @@ int main(int argc, char** argv) try {
     const std::vector<char> back = pool.submit<echo>(payload).get();
     report("echo", m, 2.0 * static_cast<double>(echo_bytes) / 1e6 / seconds_since(t), "MB/s");
     if (back.size() != payload.size() || ys.back() != map_items || total <= 0) return 1;
+
+    // Passing a shared_array costs the same whatever its size: only a handle travels.
+    for (const std::size_t bytes : {std::size_t{1} << 10, std::size_t{1} << 30}) {
+      mproc::shared_array<double> a(bytes / sizeof(double));
+      std::vector<double> us;
+      for (int i = 0; i < (quick ? 20 : 200); ++i) {
+        const auto s = clock_type::now();
+        if (pool.submit<first_and_last>(a).get() != 0.0) return 1;
+        us.push_back(seconds_since(s) * 1e6);
+      }
+      std::sort(us.begin(), us.end());
+      report(bytes == 1024 ? "pass_shared_1KiB" : "pass_shared_1GiB", m, us[us.size() / 2], "us");
+    }
   }
   return 0;
 } catch (const std::exception& e) {
