@@ -145,6 +145,21 @@ void collect(const std::vector<std::shared_ptr<task_state>>& chunks, Consume con
   }
 }
 
+/// Waits for every chunk of a `map` (reporting progress if asked) and returns the results in
+/// input order; `append(chunk, results)` adds one chunk's results.
+template <class Result, class Append>
+auto gather(const std::vector<std::shared_ptr<task_state>>& chunks,
+            const progress_function* progress, Append append) {
+  if (progress != nullptr && *progress) wait_with_progress(chunks, *progress);
+  if constexpr (std::is_void_v<Result>) {
+    collect(chunks, [](const std::shared_ptr<task_state>& c) { c->take(); });
+  } else {
+    std::vector<Result> results;
+    collect(chunks, [&](const std::shared_ptr<task_state>& c) { append(c, results); });
+    return results;
+  }
+}
+
 // Indexes of futures in the order they complete.
 class completion_queue {
  public:

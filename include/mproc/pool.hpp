@@ -127,17 +127,10 @@ class process_pool {
     static_assert(detail::traits_of<F>::arity == 1,
                   "mproc: map<F> needs a function that takes exactly one argument");
     using result = detail::result_of<F>;
-    std::vector<std::shared_ptr<detail::task_state>> chunks = enqueue_chunks<F>(items, chunksize);
-    if (progress != nullptr && *progress) detail::wait_with_progress(chunks, *progress);
-    if constexpr (std::is_void_v<result>) {
-      detail::collect(chunks, [](const std::shared_ptr<detail::task_state>& c) { c->take(); });
-    } else {
-      std::vector<result> results;
-      detail::collect(chunks, [&results](const std::shared_ptr<detail::task_state>& c) {
-        detail::decode_values(c->take(), c->count(), results);
-      });
-      return results;
-    }
+    return detail::gather<result>(enqueue_chunks<F>(items, chunksize), progress,
+                                  [](const std::shared_ptr<detail::task_state>& c, auto& out) {
+                                    detail::decode_values(c->take(), c->count(), out);
+                                  });
   }
 
   template <auto F, class Range>

@@ -125,17 +125,11 @@ class thread_pool {
           state);
       chunks.push_back(std::move(state));
     }
-    if (progress != nullptr && *progress) detail::wait_with_progress(chunks, *progress);
-    if constexpr (std::is_void_v<result>) {
-      detail::collect(chunks, [](const std::shared_ptr<detail::task_state>& c) { c->take(); });
-    } else {
-      std::vector<result> results;
-      detail::collect(chunks, [&results](const std::shared_ptr<detail::task_state>& c) {
-        auto part = std::static_pointer_cast<std::vector<result>>(c->take_object());
-        std::move(part->begin(), part->end(), std::back_inserter(results));
-      });
-      return results;
-    }
+    return detail::gather<result>(
+        chunks, progress, [](const std::shared_ptr<detail::task_state>& c, auto& out) {
+          auto part = std::static_pointer_cast<std::vector<result>>(c->take_object());
+          std::move(part->begin(), part->end(), std::back_inserter(out));
+        });
   }
 
   // Queues `job` on a thread (its future's state is `state`); throws pool_closed after shutdown.
