@@ -14,6 +14,19 @@ int inc(int x) { return x + 1; }
 std::vector<char> echo(std::vector<char> v) { return v; }
 double first_and_last(mproc::shared_array<double> a) { return a[0] + a[a.size() - 1]; }
 
+// The seed_compare workload: a chain of pseudo-random steps the optimizer cannot shorten.
+std::uint64_t simulate(std::uint64_t seed, std::uint64_t steps) {
+  std::uint64_t x = seed * 0x9e3779b97f4a7c15ULL + 1;
+  std::uint64_t acc = 0;
+  for (std::uint64_t i = 0; i < steps; ++i) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    acc += (x >> 32) ^ (acc << 1);
+  }
+  return acc;
+}
+
 namespace {
 
 using clock_type = std::chrono::steady_clock;
@@ -55,6 +68,24 @@ int main(int argc, char** argv) try {
     }
     std::sort(ms.begin(), ms.end());
     report("cold_start_4", m, ms[ms.size() / 2], "ms");
+  }
+
+  // Scaling of the seed_compare workload: ten items, sequential and on 1, 2 and 4 workers.
+  const std::uint64_t steps = quick ? 1'000'000 : 40'000'000;
+  auto t0 = clock_type::now();
+  std::uint64_t check = 0;
+  for (std::uint64_t seed = 1; seed <= 10; ++seed) check += simulate(seed, steps);
+  const double sequential = seconds_since(t0);
+  for (const std::size_t workers : {1, 2, 4}) {
+    mproc::process_pool pool(options(mproc::start_method::fork, workers));
+    t0 = clock_type::now();
+    std::vector<mproc::future<std::uint64_t>> fs;
+    for (std::uint64_t seed = 1; seed <= 10; ++seed)
+      fs.push_back(pool.submit<simulate>(seed, steps));
+    std::uint64_t sum = 0;
+    for (auto& f : fs) sum += f.get();
+    if (sum != check) return 1;
+    std::printf("seed_speedup_%zuw fork %.2f x\n", workers, sequential / seconds_since(t0));
   }
 
   for (const mproc::start_method m : {mproc::start_method::fork, mproc::start_method::spawn}) {
