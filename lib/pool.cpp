@@ -91,6 +91,7 @@ class pool_engine {
   void send_initializer(worker& w);
   void await_initializer(worker& w);
   void recycle(worker& w);
+  void start_worker(worker& w);
   void start_replacement(worker& w);
   void drive(worker& w);
   void run(worker& w, queued_task& task);
@@ -278,15 +279,17 @@ void pool_engine::start_replacement(worker& w) {
     for (queued_task& t : dropped) t.state->set_error(broken);
     std::rethrow_exception(broken);
   }
-  launch(w);
-  await_hello(w);
-  send_initializer(w);
-  await_initializer(w);
+  start_worker(w);
 }
 
 // Replaces a worker that has served max_tasks_per_worker tasks; not a restart after a failure.
 void pool_engine::recycle(worker& w) {
   stop(w);
+  start_worker(w);
+}
+
+// Starts one worker and waits until it is ready for tasks.
+void pool_engine::start_worker(worker& w) {
   launch(w);
   await_hello(w);
   send_initializer(w);
@@ -300,10 +303,8 @@ void pool_engine::send_initializer(worker& w) {
   h.key = options_.initializer.key();
   h.count = 1;
   h.size = options_.initializer.arguments().size();
-  if (w.seg->parent_endpoint().send(h, options_.initializer.arguments().data()) !=
-      channel::io_status::ok) {
-    // The worker died; await_initializer reports how.
-  }
+  // A send fails only if the worker died; await_initializer then reports how.
+  (void)w.seg->parent_endpoint().send(h, options_.initializer.arguments().data());
 }
 
 void pool_engine::await_initializer(worker& w) {
@@ -409,11 +410,12 @@ void pool_engine::run(worker& w, queued_task& task) {
   channel::io_status s = ep.send(h, task.payload.data());
   channel::message_header reply;
   std::vector<char> payload;
-  const std::string name = registry::name_of(task.key);
+  // Only a failure needs the task's name: looking it up takes the registry's lock.
+  const auto name = [&task] { return registry::name_of(task.key); };
   try {
     if (s == channel::io_status::ok) s = ep.receive(reply, payload, deadline);
   } catch (...) {
-    retire(w, std::current_exception(), name);
+    retire(w, std::current_exception(), name());
     std::lock_guard lock(mutex_);
     w.current = nullptr;
     return;
@@ -421,16 +423,16 @@ void pool_engine::run(worker& w, queued_task& task) {
   if (s == channel::io_status::ok && reply.id != h.id) {
     retire(w,
            std::make_exception_ptr(serialization_error(
-               "task '" + name + "': the worker answered another task; it was replaced")),
-           name);
+               "task '" + name() + "': the worker answered another task; it was replaced")),
+           name());
   } else if (s == channel::io_status::ok && reply.kind == channel::message_kind::result) {
     task.state->set_value(std::move(payload));
   } else if (s == channel::io_status::ok && reply.kind == channel::message_kind::failure) {
     task.state->set_error(failure_to_exception(reply, payload));
   } else if (s == channel::io_status::timed_out) {
-    retire(w, std::make_exception_ptr(task_timeout(options_.task_timeout, name)), name);
+    retire(w, std::make_exception_ptr(task_timeout(options_.task_timeout, name())), name());
   } else {
-    retire(w, nullptr, name);
+    retire(w, nullptr, name());
   }
   std::lock_guard lock(mutex_);
   w.current = nullptr;
@@ -438,7 +440,7 @@ void pool_engine::run(worker& w, queued_task& task) {
 
 // Ends the worker process after a failure and fails its task: `why` if given, otherwise
 // `worker_crashed` with how the process ended (or `cancelled_error` during a cancelling
-// shutdown). The next task starts a replacement.
+// shutdown). The driver starts a replacement afterwards.
 void pool_engine::retire(worker& w, const std::exception_ptr& why, const std::string& task) {
   const int pid = w.pid;
   const platform::exit_status st = end_process(w);

@@ -19,7 +19,7 @@ namespace mproc::channel {
 struct segment_header {
   std::uint64_t capacity = 0;                 // bytes in each ring
   std::atomic<std::uint32_t> worker_gone{0};  // set by the parent when the worker process ended
-  std::atomic<std::uint32_t> parent_gone{0};  // set by the worker when its parent ended
+  std::atomic<std::uint32_t> parent_gone{0};  // never set: a worker exits through its lifeline
   ring_control to_worker;
   ring_control to_parent;
 };

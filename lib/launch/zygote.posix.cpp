@@ -186,11 +186,6 @@ void zygote::end() noexcept {
   pid_ = -1;
 }
 
-bool zygote::alive() const {
-  std::lock_guard lock(mutex_);
-  return !dead_;
-}
-
 void serve_zygote(int lifeline, int requests, int replies, int statuses) {
   // Single-threaded by construction: it is forked before the application's threads matter,
   // or spawned; so every fork below copies a process with no other thread and no held lock.

@@ -31,8 +31,6 @@ class zygote {
   int launch(const std::string& name, const std::string& secret);
   /// Waits for the zygote's report on the ended worker `pid`.
   platform::exit_status reap(int pid);
-  /// Returns whether the zygote still answers.
-  bool alive() const;
   /// Kills and reaps the zygote process (its workers keep running).
   void end() noexcept;
 
