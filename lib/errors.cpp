@@ -12,7 +12,12 @@ std::string describe_end(std::optional<int> exit_code, std::optional<int> signal
   if (signal)
     return "was killed by signal " + std::to_string(*signal) + " (" +
            platform::signal_name(*signal) + ")";
-  if (exit_code) return "exited with code " + std::to_string(*exit_code);
+  if (exit_code) {
+    // A code the system gave (Windows: the NTSTATUS of a crash) is shown with its meaning.
+    const std::string meaning = platform::exit_code_meaning(*exit_code);
+    if (!meaning.empty()) return "ended with " + meaning;
+    return "exited with code " + std::to_string(*exit_code);
+  }
   return "ended (its exit status is unknown)";
 }
 

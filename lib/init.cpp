@@ -1,6 +1,5 @@
 #include "init_state.hpp"
 #include "launch/launcher.hpp"
-#include "launch/zygote.posix.hpp"
 #include "registry.hpp"
 #include "worker/worker_loop.hpp"
 

@@ -1,17 +1,13 @@
 #include "channel/channel.hpp"
 
 #include "platform/process.hpp"
+#include "platform/shared_memory.hpp"
 
 #include <mproc/errors.hpp>
-
-#include <boost/interprocess/mapped_region.hpp>
-#include <boost/interprocess/shared_memory_object.hpp>
 
 #include <algorithm>
 #include <new>
 #include <stdexcept>
-
-namespace bip = boost::interprocess;
 
 namespace mproc::channel {
 
@@ -20,18 +16,25 @@ constexpr std::size_t header_space = 4096;  // keeps the ring data page-aligned
 }
 
 struct segment::mapping {
-  bip::mapped_region region;
+  platform::shared_memory memory;
 };
+
+void segment::attach_wakers(bool create) {
+  // Named after the segment: whoever can open the segment can open these (Windows only; the
+  // futex needs none).
+  for (std::size_t i = 0; i < wakers_.size(); ++i) {
+    wakers_[i] = platform::open_wake_handle(name_ + "-w" + std::to_string(i), create);
+  }
+}
 
 std::shared_ptr<segment> segment::create(std::size_t capacity) {
   std::shared_ptr<segment> s(new segment());
   s->name_ = "mproc-" + std::to_string(platform::current_pid()) + "-" + platform::random_hex(12);
-  bip::permissions owner_only(0600);
-  bip::shared_memory_object shm(bip::create_only, s->name_.c_str(), bip::read_write, owner_only);
+  s->mapping_ = std::make_unique<mapping>(
+      mapping{platform::shared_memory::create(s->name_, header_space + 2 * capacity)});
   s->linked_ = true;
-  shm.truncate(static_cast<bip::offset_t>(header_space + 2 * capacity));
-  s->mapping_ = std::make_unique<mapping>(mapping{bip::mapped_region(shm, bip::read_write)});
-  auto* base = static_cast<char*>(s->mapping_->region.get_address());
+  s->attach_wakers(true);
+  auto* base = static_cast<char*>(s->mapping_->memory.address());
   s->header_ = new (base) segment_header();
   s->header_->capacity = capacity;
   s->to_worker_data_ = base + header_space;
@@ -42,13 +45,13 @@ std::shared_ptr<segment> segment::create(std::size_t capacity) {
 std::shared_ptr<segment> segment::open(const std::string& name) {
   std::shared_ptr<segment> s(new segment());
   s->name_ = name;
-  bip::shared_memory_object shm(bip::open_only, name.c_str(), bip::read_write);
+  s->mapping_ = std::make_unique<mapping>(mapping{platform::shared_memory::open(name)});
   s->linked_ = true;  // this side may remove the name too
-  s->mapping_ = std::make_unique<mapping>(mapping{bip::mapped_region(shm, bip::read_write)});
-  auto* base = static_cast<char*>(s->mapping_->region.get_address());
+  s->attach_wakers(false);
+  auto* base = static_cast<char*>(s->mapping_->memory.address());
   s->header_ = std::launder(reinterpret_cast<segment_header*>(base));
   const std::uint64_t capacity = s->header_->capacity;
-  if (capacity == 0 || header_space + 2 * capacity > s->mapping_->region.get_size()) {
+  if (capacity == 0 || header_space + 2 * capacity > s->mapping_->memory.size()) {
     throw start_error("cannot attach to the pool's shared memory: the segment is malformed");
   }
   s->to_worker_data_ = base + header_space;
@@ -56,34 +59,42 @@ std::shared_ptr<segment> segment::open(const std::string& name) {
   return s;
 }
 
-segment::~segment() { unlink(); }
+segment::~segment() {
+  unlink();
+  for (const platform::wake_handle w : wakers_) platform::close_wake_handle(w);
+}
 
 void segment::unlink() noexcept {
   if (!linked_) return;
   linked_ = false;
-  bip::shared_memory_object::remove(name_.c_str());
+  platform::shared_memory::remove(name_);
 }
 
 void segment::mark_worker_gone() noexcept {
   header_->worker_gone.store(1, std::memory_order_seq_cst);
-  for (ring_control* r : {&header_->to_worker, &header_->to_parent}) {
+  const ring_wakers to_worker = wakers_for_to_worker();
+  const ring_wakers to_parent = wakers_for_to_parent();
+  for (const auto& [r, w] :
+       {std::pair{&header_->to_worker, to_worker}, std::pair{&header_->to_parent, to_parent}}) {
     r->data_signal.fetch_add(1);
     r->space_signal.fetch_add(1);
-    platform::wake_word(r->data_signal);
-    platform::wake_word(r->space_signal);
+    platform::wake_word(r->data_signal, w.data);
+    platform::wake_word(r->space_signal, w.space);
   }
 }
 
 endpoint segment::parent_endpoint() {
   const peer_state peer{&header_->worker_gone};
-  return endpoint{ring(header_->to_worker, to_worker_data_, header_->capacity, peer),
-                  ring(header_->to_parent, to_parent_data_, header_->capacity, peer)};
+  return endpoint{
+      ring(header_->to_worker, to_worker_data_, header_->capacity, peer, wakers_for_to_worker()),
+      ring(header_->to_parent, to_parent_data_, header_->capacity, peer, wakers_for_to_parent())};
 }
 
 endpoint segment::worker_endpoint() {
   const peer_state peer{&header_->parent_gone};
-  return endpoint{ring(header_->to_parent, to_parent_data_, header_->capacity, peer),
-                  ring(header_->to_worker, to_worker_data_, header_->capacity, peer)};
+  return endpoint{
+      ring(header_->to_parent, to_parent_data_, header_->capacity, peer, wakers_for_to_parent()),
+      ring(header_->to_worker, to_worker_data_, header_->capacity, peer, wakers_for_to_worker())};
 }
 
 io_status endpoint::send(message_header header, const char* payload) {

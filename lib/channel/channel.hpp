@@ -5,6 +5,7 @@
 #include "channel/message.hpp"
 #include "channel/ring.hpp"
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstddef>
@@ -54,6 +55,10 @@ class segment {
 
  private:
   segment() = default;
+  void attach_wakers(bool create);
+  ring_wakers wakers_for_to_worker() const noexcept { return {wakers_[0], wakers_[1]}; }
+  ring_wakers wakers_for_to_parent() const noexcept { return {wakers_[2], wakers_[3]}; }
+
   struct mapping;
   std::unique_ptr<mapping> mapping_;
   std::string name_;
@@ -61,6 +66,7 @@ class segment {
   segment_header* header_ = nullptr;
   char* to_worker_data_ = nullptr;
   char* to_parent_data_ = nullptr;
+  std::array<platform::wake_handle, 4> wakers_{-1, -1, -1, -1};  // data, space of each ring
 };
 
 /// Sends and receives whole messages over one side of a segment.

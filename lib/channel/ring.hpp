@@ -33,11 +33,18 @@ struct peer_state {
   std::atomic<std::uint32_t>* gone = nullptr;
 };
 
+/// The wake-up objects that go with a ring's two signal words (see `platform::wake_handle`).
+struct ring_wakers {
+  platform::wake_handle data = -1;   ///< with `data_signal`: the reader sleeps on it
+  platform::wake_handle space = -1;  ///< with `space_signal`: the writer sleeps on it
+};
+
 /// One side's view of a ring: either its writer or its reader.
 class ring {
  public:
-  ring(ring_control& control, char* data, std::uint64_t capacity, peer_state peer) noexcept
-      : c_(control), data_(data), capacity_(capacity), peer_(peer) {}
+  ring(ring_control& control, char* data, std::uint64_t capacity, peer_state peer,
+       ring_wakers wakers) noexcept
+      : c_(control), data_(data), capacity_(capacity), peer_(peer), wakers_(wakers) {}
 
   /// Writes all `n` bytes, waiting for space as needed.
   io_status write(const char* p, std::size_t n) {
@@ -48,7 +55,7 @@ class ring {
         space = capacity_ - (wp - c_.read_pos.load(std::memory_order_acquire));
         if (space > 0) break;
         if (const io_status s = sleep(
-                c_.space_signal, c_.writer_sleeping,
+                c_.space_signal, c_.writer_sleeping, wakers_.space,
                 [&] { return capacity_ - (wp - c_.read_pos.load(std::memory_order_seq_cst)) > 0; },
                 no_deadline());
             s != io_status::ok) {
@@ -58,7 +65,7 @@ class ring {
       const std::size_t chunk = static_cast<std::size_t>(std::min<std::uint64_t>(space, n));
       copy_in(wp, p, chunk);
       c_.write_pos.store(wp + chunk, std::memory_order_seq_cst);
-      signal(c_.data_signal, c_.reader_sleeping);
+      signal(c_.data_signal, c_.reader_sleeping, wakers_.data);
       p += chunk;
       n -= chunk;
     }
@@ -74,7 +81,7 @@ class ring {
         avail = c_.write_pos.load(std::memory_order_acquire) - rp;
         if (avail > 0) break;
         if (const io_status s = sleep(
-                c_.data_signal, c_.reader_sleeping,
+                c_.data_signal, c_.reader_sleeping, wakers_.data,
                 [&] { return c_.write_pos.load(std::memory_order_seq_cst) - rp > 0; }, deadline);
             s != io_status::ok) {
           return s;
@@ -83,7 +90,7 @@ class ring {
       const std::size_t chunk = static_cast<std::size_t>(std::min<std::uint64_t>(avail, n));
       copy_out(rp, p, chunk);
       c_.read_pos.store(rp + chunk, std::memory_order_seq_cst);
-      signal(c_.space_signal, c_.writer_sleeping);
+      signal(c_.space_signal, c_.writer_sleeping, wakers_.space);
       p += chunk;
       n -= chunk;
     }
@@ -110,14 +117,16 @@ class ring {
 
   // Publishing side of the sleep protocol: position stored (seq_cst) before the signal is
   // bumped and the sleeping flag read, so a sleeper either sees the new position or is woken.
-  static void signal(std::atomic<std::uint32_t>& word, std::atomic<std::uint32_t>& sleeping) {
+  static void signal(std::atomic<std::uint32_t>& word, std::atomic<std::uint32_t>& sleeping,
+                     platform::wake_handle waker) {
     word.fetch_add(1, std::memory_order_seq_cst);
-    if (sleeping.load(std::memory_order_seq_cst) != 0) platform::wake_word(word);
+    if (sleeping.load(std::memory_order_seq_cst) != 0) platform::wake_word(word, waker);
   }
 
   template <class Ready>
   io_status sleep(std::atomic<std::uint32_t>& word, std::atomic<std::uint32_t>& sleeping,
-                  Ready ready, std::chrono::steady_clock::time_point deadline) {
+                  platform::wake_handle waker, Ready ready,
+                  std::chrono::steady_clock::time_point deadline) {
     if (peer_.gone->load(std::memory_order_acquire) != 0) return io_status::peer_gone;
     sleeping.store(1, std::memory_order_seq_cst);
     const std::uint32_t seen = word.load(std::memory_order_seq_cst);
@@ -129,7 +138,7 @@ class ring {
       } else {
         auto timeout = std::chrono::nanoseconds(-1);
         if (deadline != no_deadline()) timeout = deadline - now;
-        platform::wait_word(word, seen, timeout);
+        platform::wait_word(word, seen, timeout, waker);
       }
     }
     sleeping.store(0, std::memory_order_relaxed);
@@ -143,6 +152,7 @@ class ring {
   char* data_;
   std::uint64_t capacity_;
   peer_state peer_;
+  ring_wakers wakers_;
 };
 
 }  // namespace mproc::channel

@@ -2,18 +2,14 @@
 // workers can map it, and removed when the creating process's last reference goes.
 
 #include "platform/process.hpp"
+#include "platform/shared_memory.hpp"
 
 #include <mproc/errors.hpp>
 #include <mproc/shared_array.hpp>
 
-#include <boost/interprocess/mapped_region.hpp>
-#include <boost/interprocess/shared_memory_object.hpp>
-
 #include <cstring>
 #include <map>
 #include <mutex>
-
-namespace bip = boost::interprocess;
 
 namespace mproc::detail {
 
@@ -21,18 +17,18 @@ namespace {
 
 class mapped_block final : public shared_block {
  public:
-  mapped_block(std::string name, bip::mapped_region region, bool owner)
-      : name_(std::move(name)), region_(std::move(region)), owner_(owner) {}
+  mapped_block(std::string name, platform::shared_memory memory, bool owner)
+      : name_(std::move(name)), memory_(std::move(memory)), owner_(owner) {}
   ~mapped_block() override {
     // The creator's last reference removes the name; mappings elsewhere stay valid.
-    if (owner_) bip::shared_memory_object::remove(name_.c_str());
+    if (owner_) platform::shared_memory::remove(name_);
   }
   const std::string& name() const noexcept override { return name_; }
-  void* data() noexcept override { return region_.get_address(); }
+  void* data() noexcept override { return memory_.address(); }
 
  private:
   std::string name_;
-  bip::mapped_region region_;
+  platform::shared_memory memory_;
   bool owner_;
 };
 
@@ -46,18 +42,15 @@ std::shared_ptr<shared_block> shared_block::create(std::size_t bytes) {
   // The same prefix as the channel's segments: one killed while holding it is cleaned up too.
   std::string name =
       "mproc-" + std::to_string(platform::current_pid()) + "-a" + platform::random_hex(12);
-  bip::permissions owner_only(0600);
-  bip::shared_memory_object shm(bip::create_only, name.c_str(), bip::read_write, owner_only);
+  platform::shared_memory memory = platform::shared_memory::create(name, bytes == 0 ? 1 : bytes);
   try {
-    shm.truncate(static_cast<bip::offset_t>(bytes == 0 ? 1 : bytes));
-    bip::mapped_region region(shm, bip::read_write);
-    auto block = std::make_shared<mapped_block>(name, std::move(region), true);
+    auto block = std::make_shared<mapped_block>(name, std::move(memory), true);
     std::lock_guard lock(views_mutex);
     std::erase_if(views, [](const auto& v) { return v.second.expired(); });
     views[name] = block;
     return block;
   } catch (...) {
-    bip::shared_memory_object::remove(name.c_str());
+    platform::shared_memory::remove(name);
     throw;
   }
 }
@@ -68,17 +61,18 @@ std::shared_ptr<shared_block> shared_block::open(const std::string& name, std::s
     if (auto block = it->second.lock()) return block;
   }
   try {
-    bip::shared_memory_object shm(bip::open_only, name.c_str(), bip::read_write);
-    bip::mapped_region region(shm, bip::read_write);
-    if (region.get_size() < bytes) {
+    platform::shared_memory memory = platform::shared_memory::open(name);
+    if (memory.size() < bytes) {
       throw serialization_error("cannot map shared_array '" + name + "': it is smaller than " +
                                 std::to_string(bytes) + " bytes");
     }
-    auto block = std::make_shared<mapped_block>(name, std::move(region), false);
+    auto block = std::make_shared<mapped_block>(name, std::move(memory), false);
     std::erase_if(views, [](const auto& v) { return v.second.expired(); });
     views[name] = block;
     return block;
-  } catch (const bip::interprocess_exception& e) {
+  } catch (const serialization_error&) {
+    throw;
+  } catch (const std::exception& e) {
     throw serialization_error("cannot map shared_array '" + name +
                               "': it was released before this task used it (keep the array "
                               "alive until its tasks complete): " +

@@ -50,6 +50,10 @@ inline constexpr const char* worker_argument = "--mproc-worker=";
 /// The argument prefix that tells `mproc::init` to be a zygote (a forkserver).
 inline constexpr const char* zygote_argument = "--mproc-forkserver=";
 
+/// Serves a spawned zygote described by `token` ("<lifeline>,<requests>,<replies>,<statuses>"),
+/// then exits. POSIX only: on Windows it reports that there is no forkserver and exits.
+[[noreturn]] void serve_spawned_zygote(const std::string& token);
+
 /// Returns whether this process was spawned as a worker but never entered the worker loop
 /// (its `main` did not call `mproc::init` first).
 bool unclaimed_spawned_worker();

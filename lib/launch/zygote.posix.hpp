@@ -50,7 +50,4 @@ class zygote {
 /// Runs the zygote loop on inherited descriptors, then exits (the zygote's side).
 [[noreturn]] void serve_zygote(int lifeline, int requests, int replies, int statuses);
 
-/// Serves a spawned zygote described by `token` ("<lifeline>,<requests>,<replies>,<statuses>").
-[[noreturn]] void serve_spawned_zygote(const std::string& token);
-
 }  // namespace mproc::launch

@@ -1,6 +1,9 @@
 #pragma once
 // Operating-system calls, and nothing else: processes, signals, wake-ups on shared words.
 // One implementation per platform (process.posix.cpp, process.windows.cpp).
+//
+// Descriptors and handles are ints: POSIX file descriptors, or Windows HANDLEs, which Windows
+// guarantees fit in 32 bits (HandleToLong); -1 means none on both.
 
 #include <atomic>
 #include <chrono>
@@ -40,19 +43,37 @@ std::string random_hex(std::size_t bytes);
 /// Returns a signal's name ("SIGSEGV"), or "signal N" if it has none.
 std::string signal_name(int signal);
 
+/// Returns what an exit code means when the system gave it (Windows: "0xC0000005 access
+/// violation" for an NTSTATUS), or an empty string for a plain exit code.
+std::string exit_code_meaning(int code);
+
+/// The native object a sleeper waits on besides its shared word: none on Linux (the futex is the
+/// word itself, so this is -1 there), a named auto-reset event on Windows.
+using wake_handle = std::intptr_t;
+
+/// Creates (`create`) or opens the wake-up object called `name`; -1 where none is needed.
+/// Throws `std::system_error`.
+wake_handle open_wake_handle(const std::string& name, bool create);
+
+/// Closes a wake-up object from `open_wake_handle` (ignoring -1).
+void close_wake_handle(wake_handle handle) noexcept;
+
 /// Sleeps until `word` may differ from `expected`, a wake-up arrives, or `timeout` passes.
 ///
-/// `word` may live in memory shared between processes. A negative timeout waits for ever.
+/// `word` may live in memory shared between processes; `handle` is the wake-up object that
+/// goes with it (one sleeper at a time per handle). A negative timeout waits for ever.
 /// Spurious returns are allowed: callers re-check their condition.
 void wait_word(std::atomic<std::uint32_t>& word, std::uint32_t expected,
-               std::chrono::nanoseconds timeout) noexcept;
+               std::chrono::nanoseconds timeout, wake_handle handle) noexcept;
 
-/// Wakes every process and thread sleeping in `wait_word` on `word`.
-void wake_word(std::atomic<std::uint32_t>& word) noexcept;
+/// Wakes whoever sleeps in `wait_word` on `word` and `handle`.
+void wake_word(std::atomic<std::uint32_t>& word, wake_handle handle) noexcept;
 
 /// Starts `exe` with `args` (after the program name) and the current environment; the child
 /// gets each `(fd, target)` of `inherit` as descriptor `target` and no other descriptor above
-/// stderr. Returns the child's pid. Throws `std::system_error`.
+/// stderr (on Windows: each handle `fd` under its own value, `target` unused, and no other
+/// handle; the child is placed in a job that ends with this process). Returns the child's pid.
+/// Throws `std::system_error`.
 ///
 /// Safe from a multi-threaded process: nothing runs in the child between fork and exec that
 /// could need a lock another thread holds.
@@ -102,16 +123,18 @@ void close_lifelines_in_child() noexcept;
 void exit_with_parent(int fd);
 
 /// Removes shared-memory segments named "<prefix><pid>-..." whose creating process `pid` no
-/// longer exists: what a SIGKILL at the wrong moment can leave behind.
+/// longer exists: what a SIGKILL at the wrong moment can leave behind. (Nothing to do on
+/// Windows, where a segment vanishes with its last handle.)
 void remove_orphaned_segments(const std::string& prefix) noexcept;
 
-/// Prepares a freshly forked child to be a worker: default signal handlers, nothing blocked,
-/// interactive interrupts (Ctrl-C) ignored.
+/// Prepares a new worker process: default signal handlers, nothing blocked, interactive
+/// interrupts (Ctrl-C) ignored, and on Windows no crash dialog.
 void reset_signals_in_worker() noexcept;
 
 /// Calls a function once for each watched child process when it ends, from one thread of its own.
 ///
-/// Thread-safe. Learns of each exit from the operating system (pidfd on Linux), not by polling.
+/// Thread-safe. Learns of each exit from the operating system (pidfd on Linux, process handles on
+/// Windows), not by polling.
 class exit_watcher {
  public:
   exit_watcher();

@@ -70,8 +70,14 @@ std::string signal_name(int signal) {
   return "signal " + std::to_string(signal);
 }
 
+std::string exit_code_meaning(int /*code*/) { return {}; }
+
+wake_handle open_wake_handle(const std::string& /*name*/, bool /*create*/) { return -1; }
+
+void close_wake_handle(wake_handle /*handle*/) noexcept {}
+
 void wait_word(std::atomic<std::uint32_t>& word, std::uint32_t expected,
-               std::chrono::nanoseconds timeout) noexcept {
+               std::chrono::nanoseconds timeout, wake_handle /*handle*/) noexcept {
   timespec ts{};
   timespec* limit = nullptr;
   if (timeout.count() >= 0) {
@@ -84,7 +90,7 @@ void wait_word(std::atomic<std::uint32_t>& word, std::uint32_t expected,
             nullptr, 0);
 }
 
-void wake_word(std::atomic<std::uint32_t>& word) noexcept {
+void wake_word(std::atomic<std::uint32_t>& word, wake_handle /*handle*/) noexcept {
   ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), FUTEX_WAKE, INT_MAX, nullptr,
             nullptr, 0);
 }

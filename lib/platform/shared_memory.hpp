@@ -1,0 +1,39 @@
+#pragma once
+// Named shared memory: a POSIX shared-memory object (named until removed), or on Windows a
+// pagefile-backed section (Boost.Interprocess's windows_shared_memory), which vanishes with its
+// last handle, crash or not. One implementation per platform (shared_memory.posix.cpp,
+// shared_memory.windows.cpp).
+
+#include <cstddef>
+#include <memory>
+#include <string>
+
+namespace mproc::platform {
+
+/// A mapped view of a named shared-memory segment.
+class shared_memory {
+ public:
+  /// Creates the segment `name` of `bytes` bytes (owner-only) and maps it. Throws
+  /// `std::exception` (Boost.Interprocess's) if the name exists or the system refuses.
+  static shared_memory create(const std::string& name, std::size_t bytes);
+  /// Opens and maps the existing segment `name`. Throws `std::exception` if there is none.
+  static shared_memory open(const std::string& name);
+  /// Removes the name `name`; mappings stay valid. A no-op on Windows.
+  static void remove(const std::string& name) noexcept;
+
+  shared_memory(shared_memory&&) noexcept;
+  shared_memory& operator=(shared_memory&&) noexcept;
+  ~shared_memory();
+
+  /// Returns the address of the mapping in this process.
+  void* address() const noexcept;
+  /// Returns the size of the mapping (at least what was asked for).
+  std::size_t size() const noexcept;
+
+ private:
+  struct impl;
+  explicit shared_memory(std::unique_ptr<impl> impl) noexcept;
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace mproc::platform

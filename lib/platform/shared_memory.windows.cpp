@@ -1,0 +1,41 @@
+#include "platform/shared_memory.hpp"
+
+#include <boost/interprocess/mapped_region.hpp>
+#include <boost/interprocess/windows_shared_memory.hpp>
+
+namespace bip = boost::interprocess;
+
+namespace mproc::platform {
+
+// windows_shared_memory, not the portable shared_memory_object: the portable one is emulated
+// with files and depends on the BootId registry value; a native section vanishes with its last
+// handle, so a crash cannot leak it. Each impl keeps its handle open for as long as it maps it.
+struct shared_memory::impl {
+  bip::windows_shared_memory shm;
+  bip::mapped_region region;
+};
+
+shared_memory shared_memory::create(const std::string& name, std::size_t bytes) {
+  // The default security descriptor: the creating user (and the system) only.
+  bip::windows_shared_memory shm(bip::create_only, name.c_str(), bip::read_write, bytes);
+  bip::mapped_region region(shm, bip::read_write);
+  return shared_memory(std::make_unique<impl>(impl{std::move(shm), std::move(region)}));
+}
+
+shared_memory shared_memory::open(const std::string& name) {
+  bip::windows_shared_memory shm(bip::open_only, name.c_str(), bip::read_write);
+  bip::mapped_region region(shm, bip::read_write);
+  return shared_memory(std::make_unique<impl>(impl{std::move(shm), std::move(region)}));
+}
+
+void shared_memory::remove(const std::string& /*name*/) noexcept {}
+
+shared_memory::shared_memory(std::unique_ptr<impl> impl) noexcept : impl_(std::move(impl)) {}
+shared_memory::shared_memory(shared_memory&&) noexcept = default;
+shared_memory& shared_memory::operator=(shared_memory&&) noexcept = default;
+shared_memory::~shared_memory() = default;
+
+void* shared_memory::address() const noexcept { return impl_->region.get_address(); }
+std::size_t shared_memory::size() const noexcept { return impl_->region.get_size(); }
+
+}  // namespace mproc::platform
