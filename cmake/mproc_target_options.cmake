@@ -1,12 +1,16 @@
 # mproc_target_options(<target>): warnings and sanitizers for mproc's own targets only.
 function(mproc_target_options target)
   if(MSVC)
-    target_compile_options(${target} PRIVATE /W4 /permissive-)
+    # /bigobj: test files with many template instances exceed COFF's default section limit.
+    target_compile_options(${target} PRIVATE /W4 /permissive- /bigobj)
     if(MPROC_WARNINGS_AS_ERRORS)
       target_compile_options(${target} PRIVATE /WX)
     endif()
   else()
     target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic)
+    if(MINGW)
+      target_compile_options(${target} PRIVATE -Wa,-mbig-obj)  # as /bigobj above
+    endif()
     if(MPROC_WARNINGS_AS_ERRORS)
       target_compile_options(${target} PRIVATE -Werror)
     endif()

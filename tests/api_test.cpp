@@ -1,5 +1,7 @@
 // The parts of the API that need no worker: start method names, options, error types.
 
+#include "support/support.hpp"
+
 #include <mproc/mproc.hpp>
 
 #include <boost/test/unit_test.hpp>
@@ -37,14 +39,25 @@ BOOST_AUTO_TEST_CASE(parse_start_method_rejects_anything_else_listing_the_valid_
   }
 }
 
-BOOST_AUTO_TEST_CASE(posix_has_fork_and_spawn) {
+BOOST_AUTO_TEST_CASE(posix_has_fork_and_spawn_and_windows_spawn_only) {
   const auto methods = mproc::available_start_methods();
-  BOOST_TEST(
-      (std::find(methods.begin(), methods.end(), mproc::start_method::spawn) != methods.end()));
-  BOOST_TEST(
-      (std::find(methods.begin(), methods.end(), mproc::start_method::fork) != methods.end()));
-  BOOST_TEST(
-      (std::find(methods.begin(), methods.end(), mproc::start_method::automatic) == methods.end()));
+  const auto has = [&](mproc::start_method m) {
+    return std::find(methods.begin(), methods.end(), m) != methods.end();
+  };
+  BOOST_TEST(has(mproc::start_method::spawn));
+  BOOST_TEST(!has(mproc::start_method::automatic));
+  BOOST_TEST(has(mproc::start_method::fork) == !mproc_test::on_windows);
+  BOOST_TEST(has(mproc::start_method::forkserver) == !mproc_test::on_windows);
+  if (!mproc_test::on_windows) return;
+  // Where a method does not exist, asking for it says why and what to use.
+  for (const mproc::start_method m : {mproc::start_method::fork, mproc::start_method::forkserver}) {
+    try {
+      mproc::process_pool pool(mproc_test::options(m));
+      BOOST_FAIL("a pool started with " << mproc::to_string(m));
+    } catch (const mproc::start_error& e) {
+      BOOST_TEST(std::string(e.what()).find("use spawn") != std::string::npos, e.what());
+    }
+  }
 }
 
 BOOST_AUTO_TEST_CASE(parse_pool_options_reads_method_and_workers) {
@@ -71,8 +84,14 @@ BOOST_AUTO_TEST_CASE(errors_carry_their_fields_and_share_one_base) {
   BOOST_TEST(crashed.pid() == 1234);
   BOOST_TEST((crashed.signal() == 11));
   BOOST_TEST(!crashed.exit_code().has_value());
-  BOOST_TEST(std::string(crashed.what()).find("SIGSEGV") != std::string::npos);
+  BOOST_TEST(std::string(crashed.what()).find(mproc_test::on_windows ? "signal 11" : "SIGSEGV") !=
+             std::string::npos);
   BOOST_TEST(std::string(crashed.what()).find("ns::work") != std::string::npos);
+
+  // A code the system gives a crashed process says what it means (Windows' NTSTATUS).
+  const mproc::worker_crashed faulted(1234, static_cast<int>(0xC0000005), std::nullopt, "ns::work");
+  BOOST_TEST((std::string(faulted.what()).find("0xC0000005 access violation") !=
+              std::string::npos) == mproc_test::on_windows);
 
   const mproc::worker_crashed exited(99, 3, std::nullopt, "ns::work");
   BOOST_TEST(std::string(exited.what()).find("exited with code 3") != std::string::npos);

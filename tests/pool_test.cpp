@@ -23,10 +23,6 @@
 #include <thread>
 #include <vector>
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 namespace bdata = boost::unit_test::data;
 using mproc_test::clean_check;
 using mproc_test::options;
@@ -35,7 +31,7 @@ namespace tasks {
 
 int square(int x) { return x * x; }
 int add(int a, int b) { return a + b; }
-int worker_pid() { return static_cast<int>(::getpid()); }
+int worker_pid() { return mproc_test::current_pid(); }
 std::vector<char> echo_bytes(std::vector<char> bytes) { return bytes; }
 std::string greet(const std::string& name) { return "hello " + name; }
 void do_nothing(int /*x*/) {}
@@ -69,40 +65,14 @@ int fail_on_negative(int x) {
 }
 [[noreturn]] int abort_worker(int /*x*/) { std::abort(); }
 
-// Blocks until the test writes one byte into the FIFO at `path`, then returns that byte.
-int read_fifo(std::string path) {
-  const int fd = ::open(path.c_str(), O_RDONLY);
-  char c = 0;
-  if (fd < 0 || ::read(fd, &c, 1) != 1) throw std::runtime_error("cannot read " + path);
-  ::close(fd);
-  return c;
-}
+// Blocks at the test's gate until the test releases it, then returns the byte it gave.
+int wait_at_gate(std::string token) { return mproc_test::pass_gate(token); }
 
 }  // namespace tasks
 
 namespace {
 
 const std::vector<mproc::start_method> methods = mproc_test::methods_under_test();
-
-// A FIFO in a fresh temporary folder; writing to it releases a task blocked in read_fifo.
-struct fifo {
-  std::filesystem::path dir;
-  std::string path;
-  fifo() {
-    char templ[] = "/tmp/mproc-test-XXXXXX";
-    dir = ::mkdtemp(templ);
-    path = (dir / "gate").string();
-    BOOST_TEST_REQUIRE(::mkfifo(path.c_str(), 0600) == 0);
-  }
-  ~fifo() { std::filesystem::remove_all(dir); }
-  // Blocks until a worker has opened the FIFO: from then on its task is running.
-  int open_writer() const { return ::open(path.c_str(), O_WRONLY); }
-  void release(char c = 'x') const {
-    const int fd = open_writer();
-    BOOST_TEST_REQUIRE(::write(fd, &c, 1) == 1);
-    ::close(fd);
-  }
-};
 
 }  // namespace
 
@@ -124,7 +94,7 @@ BOOST_DATA_TEST_CASE_F(clean_check, submit_returns_the_result_from_another_proce
   BOOST_TEST(pool.submit<tasks::add>(2, 40).get() == 42);
   BOOST_TEST(pool.submit<tasks::greet>("mproc").get() == "hello mproc");
   const int pid = pool.submit<tasks::worker_pid>().get();
-  BOOST_TEST(pid != ::getpid());
+  BOOST_TEST(pid != mproc_test::current_pid());
   mproc::future<void> nothing = pool.submit<tasks::do_nothing>(1);
   nothing.wait();
   BOOST_TEST(nothing.ready());
@@ -202,10 +172,8 @@ BOOST_DATA_TEST_CASE_F(clean_check, a_crashed_worker_fails_its_task_and_is_repla
     pool.submit<tasks::abort_worker>(0).get();
     BOOST_FAIL("get() did not throw");
   } catch (const mproc::worker_crashed& e) {
-    BOOST_TEST((e.signal() == SIGABRT));
-    BOOST_TEST(!e.exit_code().has_value());
+    mproc_test::check_report(e, mproc_test::abort_report());
     BOOST_TEST(e.pid() > 0);
-    BOOST_TEST(std::string(e.what()).find("SIGABRT") != std::string::npos);
     BOOST_TEST(std::string(e.what()).find("tasks::abort_worker") != std::string::npos);
   }
   const std::vector<int> ys = pool.map<tasks::square>(std::vector<int>{1, 2, 3, 4}, 1);
@@ -229,20 +197,17 @@ BOOST_DATA_TEST_CASE_F(clean_check, as_completed_yields_every_future_once, bdata
 BOOST_DATA_TEST_CASE_F(clean_check, wait_for_and_cancel_follow_the_task_state, bdata::make(methods),
                        method) {
   mproc::process_pool pool(options(method, 1));
-  fifo gate;
-  mproc::future<int> running = pool.submit<tasks::read_fifo>(gate.path);
+  mproc_test::gate gate;
+  mproc::future<int> running = pool.submit<tasks::wait_at_gate>(gate.token());
   mproc::future<int> queued = pool.submit<tasks::square>(3);
-  const int fd = gate.open_writer();  // returns once the worker runs read_fifo
-  BOOST_TEST_REQUIRE(fd >= 0);
+  gate.wait_until_entered();  // the worker runs wait_at_gate
   BOOST_TEST((running.wait_for(std::chrono::milliseconds(20)) == std::future_status::timeout));
   BOOST_TEST(!running.ready());
   BOOST_TEST(!running.cancel());  // already started
   BOOST_TEST(queued.cancel());
   BOOST_TEST(queued.ready());
   BOOST_CHECK_THROW(queued.get(), mproc::cancelled_error);
-  const char c = 'k';
-  BOOST_TEST_REQUIRE(::write(fd, &c, 1) == 1);
-  ::close(fd);
+  gate.release('k');
   BOOST_TEST((running.wait_for(std::chrono::seconds(60)) == std::future_status::ready));
   BOOST_TEST(running.get() == 'k');
   BOOST_CHECK_THROW(running.get(), std::future_error);
@@ -253,9 +218,9 @@ BOOST_DATA_TEST_CASE_F(clean_check, task_timeout_kills_the_worker_and_the_pool_g
   mproc::pool_options o = options(method, 1);
   o.task_timeout = std::chrono::milliseconds(200);
   mproc::process_pool pool(o);
-  fifo gate;  // never written: the task hangs
+  mproc_test::gate gate;  // never released: the task hangs
   try {
-    pool.submit<tasks::read_fifo>(gate.path).get();
+    pool.submit<tasks::wait_at_gate>(gate.token()).get();
     BOOST_FAIL("get() did not throw");
   } catch (const mproc::task_timeout& e) {
     BOOST_TEST(e.limit() == std::chrono::milliseconds(200));
@@ -290,13 +255,12 @@ BOOST_DATA_TEST_CASE_F(clean_check, destructor_waits_for_pending_tasks, bdata::m
 BOOST_DATA_TEST_CASE_F(clean_check, shutdown_with_cancel_pending_kills_running_tasks,
                        bdata::make(methods), method) {
   mproc::process_pool pool(options(method, 1));
-  fifo gate;  // never written: the running task would block for ever
-  mproc::future<int> running = pool.submit<tasks::read_fifo>(gate.path);
+  mproc_test::gate gate;  // never released: the running task would block for ever
+  mproc::future<int> running = pool.submit<tasks::wait_at_gate>(gate.token());
   std::vector<mproc::future<int>> queued;
   for (int i = 0; i < 5; ++i) queued.push_back(pool.submit<tasks::square>(i));
-  const int fd = gate.open_writer();  // the task is running now
+  gate.wait_until_entered();  // the task is running now
   pool.shutdown(true, true);
-  ::close(fd);
   BOOST_CHECK_THROW(running.get(), mproc::cancelled_error);
   for (auto& f : queued) BOOST_CHECK_THROW(f.get(), mproc::cancelled_error);
 }
@@ -319,8 +283,8 @@ BOOST_DATA_TEST_CASE_F(clean_check, shared_array_is_read_and_written_in_place_by
 BOOST_DATA_TEST_CASE_F(clean_check, a_shared_array_released_before_its_task_is_a_clear_error,
                        bdata::make(methods), method) {
   mproc::process_pool pool(options(method, 1));
-  fifo gate;
-  auto busy = pool.submit<tasks::read_fifo>(gate.path);
+  mproc_test::gate gate;
+  auto busy = pool.submit<tasks::wait_at_gate>(gate.token());
   mproc::future<double> late;
   {
     mproc::shared_array<double> a(10);
@@ -339,16 +303,17 @@ BOOST_DATA_TEST_CASE_F(clean_check, a_shared_array_released_before_its_task_is_a
 
 BOOST_FIXTURE_TEST_CASE(spawned_workers_never_run_main, clean_check) {
   const std::filesystem::path marker =
-      std::filesystem::temp_directory_path() / ("mproc-marker-" + std::to_string(::getpid()));
+      std::filesystem::temp_directory_path() /
+      ("mproc-marker-" + std::to_string(mproc_test::current_pid()));
   std::filesystem::remove(marker);
-  ::setenv("MPROC_TEST_MAIN_MARKER", marker.c_str(), 1);
+  mproc_test::set_env("MPROC_TEST_MAIN_MARKER", marker.string().c_str());
   std::set<int> pids;
   {
     mproc::process_pool pool(options(mproc::start_method::spawn));
     for (int i = 0; i < 20; ++i) pids.insert(pool.submit<tasks::worker_pid>().get());
   }
-  ::unsetenv("MPROC_TEST_MAIN_MARKER");
-  BOOST_TEST(pids.count(::getpid()) == 0U);
+  mproc_test::unset_env("MPROC_TEST_MAIN_MARKER");
+  BOOST_TEST(pids.count(mproc_test::current_pid()) == 0U);
   BOOST_TEST(!pids.empty());
   // Every spawned worker inherited the variable; none of them reached the line that writes it.
   BOOST_TEST(!std::filesystem::exists(marker));
@@ -389,8 +354,10 @@ struct thread_holding_a_lock {
 };
 
 BOOST_FIXTURE_TEST_CASE(automatic_forks_only_while_single_threaded, clean_check,
-                        *boost::unit_test::precondition(mproc_test::not_under_tsan())) {
-  ::unsetenv("MPROC_START_METHOD");
+                        *boost::unit_test::precondition(mproc_test::not_under_tsan()) *
+                            boost::unit_test::precondition(mproc_test::posix_only{
+                                "automatic chooses between fork and forkserver"})) {
+  mproc_test::unset_env("MPROC_START_METHOD");
   {
     mproc::process_pool pool(options(mproc::start_method::automatic));
     BOOST_TEST(pool.start_method() == mproc::start_method::fork);
@@ -405,7 +372,8 @@ BOOST_FIXTURE_TEST_CASE(automatic_forks_only_while_single_threaded, clean_check,
 }
 
 BOOST_FIXTURE_TEST_CASE(fork_is_refused_in_a_process_with_threads_unless_allowed, clean_check,
-                        *boost::unit_test::precondition(mproc_test::not_under_tsan())) {
+                        *boost::unit_test::precondition(mproc_test::not_under_tsan()) *
+                            boost::unit_test::precondition(mproc_test::posix_only{"fork"})) {
   const thread_holding_a_lock other;
   try {
     mproc::process_pool pool(options(mproc::start_method::fork));
@@ -424,7 +392,8 @@ BOOST_FIXTURE_TEST_CASE(fork_is_refused_in_a_process_with_threads_unless_allowed
   BOOST_TEST(pool.submit<tasks::square>(5).get() == 25);
 }
 
-BOOST_FIXTURE_TEST_CASE(forkserver_is_safe_with_eight_threads_holding_locks, clean_check) {
+BOOST_FIXTURE_TEST_CASE(forkserver_is_safe_with_eight_threads_holding_locks, clean_check,
+                        *boost::unit_test::precondition(mproc_test::posix_only{"forkserver"})) {
   std::vector<std::unique_ptr<thread_holding_a_lock>> threads;
   for (int i = 0; i < 8; ++i) threads.push_back(std::make_unique<thread_holding_a_lock>());
   mproc::process_pool pool(options(mproc::start_method::forkserver));
@@ -436,17 +405,17 @@ BOOST_FIXTURE_TEST_CASE(forkserver_is_safe_with_eight_threads_holding_locks, cle
 
 BOOST_FIXTURE_TEST_CASE(environment_variable_chooses_the_automatic_method, clean_check,
                         *boost::unit_test::precondition(mproc_test::not_under_tsan())) {
-  ::setenv("MPROC_START_METHOD", "spawn", 1);
+  mproc_test::set_env("MPROC_START_METHOD", "spawn");
   {
     mproc::process_pool pool(options(mproc::start_method::automatic));
     BOOST_TEST(pool.start_method() == mproc::start_method::spawn);
   }
-  {
+  if (!mproc_test::on_windows) {
     // An explicit method wins over the variable.
     mproc::process_pool pool(options(mproc::start_method::fork));
     BOOST_TEST(pool.start_method() == mproc::start_method::fork);
   }
-  ::setenv("MPROC_START_METHOD", "vfork", 1);
+  mproc_test::set_env("MPROC_START_METHOD", "vfork");
   try {
     mproc::process_pool pool(options(mproc::start_method::automatic));
     BOOST_FAIL("a bad MPROC_START_METHOD was accepted");
@@ -454,7 +423,7 @@ BOOST_FIXTURE_TEST_CASE(environment_variable_chooses_the_automatic_method, clean
     BOOST_TEST(std::string(e.what()).find("MPROC_START_METHOD") != std::string::npos);
     BOOST_TEST(std::string(e.what()).find("forkserver") != std::string::npos);
   }
-  ::unsetenv("MPROC_START_METHOD");
+  mproc_test::unset_env("MPROC_START_METHOD");
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -21,8 +21,6 @@
 #include <utility>
 #include <vector>
 
-#include <unistd.h>
-
 namespace bdata = boost::unit_test::data;
 
 namespace work {
@@ -39,7 +37,7 @@ int g_inits = 0;  // initializer runs in this process
 
 model load_model(std::string name) {
   ++g_inits;
-  return model(name + "@" + std::to_string(::getpid()));
+  return model(name + "@" + std::to_string(mproc_test::current_pid()));
 }
 
 struct report {
@@ -55,14 +53,14 @@ struct report {
 report inspect(int /*x*/) {
   model& m = mproc::worker_state<model>();
   std::lock_guard lock(m.lock);
-  return {static_cast<int>(::getpid()), g_inits, m.name};
+  return {mproc_test::current_pid(), g_inits, m.name};
 }
 
 int load_fails(int code) { throw std::runtime_error("no model file #" + std::to_string(code)); }
 
 [[noreturn]] int crash(int /*x*/) { std::abort(); }
 int square(int x) { return x * x; }
-int worker_pid(int /*x*/) { return static_cast<int>(::getpid()); }
+int worker_pid(int /*x*/) { return mproc_test::current_pid(); }
 std::string label(int x) { return "#" + std::to_string(x); }
 int ask_for_state(int /*x*/) { return static_cast<int>(mproc::worker_state<double>()); }
 
@@ -87,7 +85,7 @@ BOOST_DATA_TEST_CASE_F(mproc_test::clean_check,
     seen[r.pid] = r;
   }
   BOOST_TEST(seen.size() <= 2U);
-  BOOST_TEST(seen.count(::getpid()) == 0U);
+  BOOST_TEST(seen.count(mproc_test::current_pid()) == 0U);
   BOOST_CHECK_THROW(pool.submit<work::crash>(0).get(), mproc::worker_crashed);
   std::set<int> after;
   for (const work::report& r : pool.map<work::inspect>(std::vector<int>(40, 0), 1)) {

@@ -96,22 +96,13 @@ struct victim {
   }
 };
 
-std::vector<std::string> segments_of(int pid) {
-  std::vector<std::string> out;
-  const std::string prefix = "mproc-" + std::to_string(pid) + "-";
-  for (const auto& e : std::filesystem::directory_iterator("/dev/shm")) {
-    if (e.path().filename().string().rfind(prefix, 0) == 0) out.push_back(e.path().string());
-  }
-  return out;
-}
-
 void check_nothing_left(const victim& v, const std::vector<int>& worker_fds) {
   for (std::size_t i = 0; i < worker_fds.size(); ++i) {
     BOOST_TEST(ended_within(worker_fds[i], 2000),
                "worker " << v.workers[i] << " outlived its parent");
     ::close(worker_fds[i]);
   }
-  BOOST_TEST(segments_of(v.pid).empty());
+  BOOST_TEST(mproc_test::segments_of(v.pid).empty());
 }
 
 std::vector<int> watch_workers(victim& v) {

@@ -1,30 +1,54 @@
 // A program for the fault tests to kill: it starts a pool, occupies every worker with a task
-// that never ends, prints "worker <pid>" for each, then "ready", and waits to be killed.
-// With --throw-on-sigint it handles Ctrl-C by throwing, so the pool is destroyed by unwinding.
+// that never ends, prints "worker <pid>" for each, then "ready", and waits to be killed. At the
+// end of its input it shuts the pool down, cancelling the endless tasks, and exits.
+// With --throw-on-sigint (POSIX) it handles Ctrl-C by throwing, so the pool is destroyed by
+// unwinding.
 #include <mproc/mproc.hpp>
 
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <thread>
 
+#if defined(_WIN32)
+#include <process.h>
+#else
 #include <poll.h>
 #include <unistd.h>
+#endif
 
-int worker_pid(int) { return static_cast<int>(::getpid()); }
+int worker_pid(int) {
+#if defined(_WIN32)
+  return ::_getpid();
+#else
+  return static_cast<int>(::getpid());
+#endif
+}
 
-// Blocks for ever: reads a pipe that nobody writes.
+// Blocks for a day: far longer than any test waits.
 int hang() {
-  int fds[2];
-  if (::pipe(fds) != 0) return -1;
-  char c = 0;
-  return static_cast<int>(::read(fds[0], &c, 1));
+  std::this_thread::sleep_for(std::chrono::hours(24));
+  return 0;
 }
 
 namespace {
 
+struct interrupted : std::runtime_error {
+  interrupted() : std::runtime_error("interrupted") {}
+};
+
+#if defined(_WIN32)
+void prepare_interrupt(bool) {}
+
+void wait_for_the_harness() {
+  while (std::getchar() != EOF) {
+  }
+}
+#else
 int interrupt_pipe[2];
 
 void on_sigint(int) {
@@ -32,9 +56,19 @@ void on_sigint(int) {
   [[maybe_unused]] const auto n = ::write(interrupt_pipe[1], &c, 1);
 }
 
-struct interrupted : std::runtime_error {
-  interrupted() : std::runtime_error("interrupted") {}
-};
+void prepare_interrupt(bool throw_on_sigint) {
+  if (::pipe(interrupt_pipe) != 0) std::exit(1);
+  if (throw_on_sigint) std::signal(SIGINT, on_sigint);
+}
+
+// Waits for the harness: a Ctrl-C, or end of input.
+void wait_for_the_harness() {
+  pollfd fds[2] = {{0, POLLIN, 0}, {interrupt_pipe[0], POLLIN, 0}};
+  while (::poll(fds, 2, -1) < 0) {
+  }
+  if (fds[1].revents != 0) throw interrupted();
+}
+#endif
 
 void run(const mproc::pool_options& options) {
   mproc::process_pool pool(options);
@@ -45,11 +79,7 @@ void run(const mproc::pool_options& options) {
   auto b = pool.submit<hang>();
   std::printf("ready\n");
   std::fflush(stdout);
-  // Waits for the harness: a Ctrl-C, or end of input.
-  pollfd fds[2] = {{0, POLLIN, 0}, {interrupt_pipe[0], POLLIN, 0}};
-  while (::poll(fds, 2, -1) < 0) {
-  }
-  if (fds[1].revents != 0) throw interrupted();
+  wait_for_the_harness();
   pool.shutdown(true, true);
 }
 
@@ -57,8 +87,7 @@ void run(const mproc::pool_options& options) {
 
 int main(int argc, char** argv) try {
   mproc::init(argc, argv);
-  if (::pipe(interrupt_pipe) != 0) return 1;
-  if (argc > 2 && std::strcmp(argv[2], "--throw-on-sigint") == 0) std::signal(SIGINT, on_sigint);
+  prepare_interrupt(argc > 2 && std::strcmp(argv[2], "--throw-on-sigint") == 0);
   mproc::pool_options options = mproc::parse_pool_options(argc, argv);
   options.workers = 2;
   run(options);

@@ -2,48 +2,19 @@
 
 #include <boost/test/unit_test.hpp>
 
-#include <filesystem>
-#include <fstream>
-#include <sstream>
-
-#include <unistd.h>
-
 namespace mproc_test {
-
-namespace {
-
-std::vector<std::pair<int, int>> all_processes() {
-  std::vector<std::pair<int, int>> procs;  // (pid, ppid)
-  std::error_code ec;
-  for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
-    const std::string name = entry.path().filename().string();
-    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::ifstream stat(entry.path() / "stat");
-    std::string line;
-    if (!std::getline(stat, line)) continue;
-    // Fields after the command (which may hold spaces) start after the last ')'.
-    std::istringstream rest(line.substr(line.rfind(')') + 2));
-    char state = 0;
-    int ppid = 0;
-    rest >> state >> ppid;
-    procs.emplace_back(std::stoi(name), ppid);
-  }
-  return procs;
-}
-
-}  // namespace
 
 std::vector<int> direct_children() {
   std::vector<int> out;
   for (const auto& [pid, ppid] : all_processes()) {
-    if (ppid == ::getpid()) out.push_back(pid);
+    if (ppid == current_pid()) out.push_back(pid);
   }
   return out;
 }
 
 std::vector<int> child_pids() {
   // Every descendant: workers forked by a zygote are grandchildren.
-  return descendants_of(static_cast<int>(::getpid()));
+  return descendants_of(current_pid());
 }
 
 std::vector<int> descendants_of(int root) {
@@ -62,15 +33,18 @@ std::vector<int> descendants_of(int root) {
   return out;
 }
 
-std::vector<std::string> leftover_segments() {
-  std::vector<std::string> out;
-  const std::string prefix = "mproc-" + std::to_string(::getpid()) + "-";
-  std::error_code ec;
-  for (const auto& entry : std::filesystem::directory_iterator("/dev/shm", ec)) {
-    const std::string name = entry.path().filename().string();
-    if (name.rfind(prefix, 0) == 0) out.push_back(name);
-  }
-  return out;
+bool reports(const mproc::worker_crashed& e, const crash_report& r) {
+  return e.signal() == r.signal && e.exit_code() == r.exit_code;
+}
+
+std::vector<std::string> leftover_segments() { return segments_of(current_pid()); }
+
+void check_report(const mproc::worker_crashed& e, const crash_report& r) {
+  BOOST_TEST((e.signal() == r.signal), "signal " << e.signal().value_or(0) << ": " << e.what());
+  BOOST_TEST((e.exit_code() == r.exit_code),
+             "exit code " << e.exit_code().value_or(0) << ": " << e.what());
+  BOOST_TEST(std::string(e.what()).find(r.name) != std::string::npos,
+             "'" << r.name << "' is not in: " << e.what());
 }
 
 std::vector<mproc::start_method> methods_under_test() {

@@ -6,9 +6,10 @@
 #define BOOST_TEST_IGNORE_SIGCHLD
 #include <boost/test/included/unit_test.hpp>
 
+#include "support.hpp"
+
 #include <mproc/init.hpp>
 
-#include <unistd.h>
 #include <cstdlib>
 #include <fstream>
 
@@ -21,7 +22,7 @@ int main(int argc, char** argv) {
   // Proof for the spawn tests that no worker runs main past init: a test points this variable
   // at a file, and every process that gets here leaves its pid in it.
   if (const char* marker = std::getenv("MPROC_TEST_MAIN_MARKER")) {
-    std::ofstream(marker, std::ios::app) << ::getpid() << '\n';
+    std::ofstream(marker, std::ios::app) << mproc_test::current_pid() << '\n';
   }
   return boost::unit_test::unit_test_main(&init_unit_test, argc, argv);
 }
