@@ -1,7 +1,6 @@
 // Compares ten CPU-bound items run sequentially, on a thread pool and on a process pool.
 #include <mproc/mproc.hpp>
 
-#include <unistd.h>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -9,6 +8,14 @@
 #include <functional>
 #include <memory>
 #include <vector>
+
+#if defined(_WIN32)
+#include <io.h>
+bool stdout_is_a_terminal() { return _isatty(1) != 0; }
+#else
+#include <unistd.h>
+bool stdout_is_a_terminal() { return isatty(1) != 0; }
+#endif
 
 // The work: a long chain of pseudo-random steps whose every step feeds the next, so the
 // optimizer can neither skip nor shorten it.
@@ -28,7 +35,7 @@ std::uint64_t simulate(std::uint64_t seed) {
 
 // Draws a progress bar on a terminal (and nothing when the output is a file or a pipe).
 void draw_progress(const char* label, std::size_t done, std::size_t total) {
-  if (!isatty(1)) return;
+  if (!stdout_is_a_terminal()) return;
   const int width = 30;
   const int filled = total == 0 ? width : static_cast<int>(width * done / total);
   std::printf("\r  %-20s [%.*s%*s] %zu/%zu", label, filled, "##############################",

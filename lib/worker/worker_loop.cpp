@@ -14,6 +14,7 @@
 #include <cstring>
 #include <exception>
 #include <string>
+#include <string_view>
 #include <typeinfo>
 #include <vector>
 
@@ -27,12 +28,20 @@ namespace {
 
 bool g_active = false;
 
-// Type name of the exception being handled, for `remote_error::type()`.
+// A readable type name, for `remote_error::type()`: "ns::error" with every compiler (MSVC's
+// names read "class ns::error").
+std::string type_name(const std::type_info& t) {
+  std::string name = boost::core::demangle(t.name());
+  for (const std::string_view prefix : {"class ", "struct "}) {
+    if (name.rfind(prefix, 0) == 0) name.erase(0, prefix.size());
+  }
+  return name;
+}
+
+// Type name of the exception being handled that is not a std::exception.
 std::string current_exception_type() {
 #if defined(__GLIBCXX__) || defined(_LIBCPP_VERSION)
-  if (const std::type_info* t = abi::__cxa_current_exception_type()) {
-    return boost::core::demangle(t->name());
-  }
+  if (const std::type_info* t = abi::__cxa_current_exception_type()) return type_name(*t);
 #endif
   return "unknown exception";
 }
@@ -77,7 +86,8 @@ outcome run_task(const channel::message_header& h, const std::vector<char>& args
     return fail(channel::failure_code::encode_failed, "",
                 "cannot encode the result of task '" + std::string(task->name) + "': " + f.what);
   } catch (const std::exception& e) {
-    return fail(channel::failure_code::remote_exception, current_exception_type(), e.what());
+    // The dynamic type, which typeid gives for a polymorphic reference.
+    return fail(channel::failure_code::remote_exception, type_name(typeid(e)), e.what());
   } catch (...) {
     return fail(channel::failure_code::remote_exception, current_exception_type(),
                 "a non-standard exception");

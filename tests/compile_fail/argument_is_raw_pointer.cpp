@@ -1,5 +1,5 @@
 // A raw pointer means nothing in another process.
-// expect-error: argument_type_is_not_serializable<int\*>
+// expect-error: argument_type_is_not_serializable<int ?\*>
 #include <mproc/mproc.hpp>
 
 int deref(int* p) { return *p; }

@@ -1,7 +1,7 @@
 # Installs the built mproc into a fresh prefix, builds the consumer against it with
-# find_package, runs it under fork and spawn; then builds it again through add_subdirectory.
+# find_package, runs it under each of METHODS; then builds it again through add_subdirectory.
 # Inputs: BUILD_DIR (mproc's build tree), SOURCE_DIR (mproc's sources), WORK_DIR, CXX, CONFIG,
-# FLAGS (compile and link flags our targets used, e.g. sanitizers).
+# FLAGS (compile and link flags our targets used, e.g. sanitizers), METHODS (a ;-list).
 file(REMOVE_RECURSE "${WORK_DIR}")
 set(prefix "${WORK_DIR}/prefix")
 
@@ -16,15 +16,25 @@ endfunction()
 
 set(common -DCMAKE_CXX_COMPILER=${CXX} -DCMAKE_BUILD_TYPE=${CONFIG} "-DCMAKE_CXX_FLAGS=${FLAGS}"
            "-DCMAKE_EXE_LINKER_FLAGS=${FLAGS}")
-run(${CMAKE_COMMAND} --install "${BUILD_DIR}" --prefix "${prefix}")
+# The consumer program in `dir`, wherever the generator put it (multi-config ones add a folder).
+function(consumer_in dir out)
+  file(GLOB_RECURSE found "${dir}/consumer" "${dir}/consumer.exe")
+  list(GET found 0 first)
+  set(${out} "${first}" PARENT_SCOPE)
+endfunction()
+
+run(${CMAKE_COMMAND} --install "${BUILD_DIR}" --prefix "${prefix}" --config ${CONFIG})
 run(${CMAKE_COMMAND} -S "${SOURCE_DIR}/tests/consumer" -B "${WORK_DIR}/installed"
     -DCMAKE_PREFIX_PATH=${prefix} ${common})
-run(${CMAKE_COMMAND} --build "${WORK_DIR}/installed")
-run("${WORK_DIR}/installed/consumer" --start-method=fork --workers=2)
-run("${WORK_DIR}/installed/consumer" --start-method=spawn --workers=2)
+run(${CMAKE_COMMAND} --build "${WORK_DIR}/installed" --config ${CONFIG})
+consumer_in("${WORK_DIR}/installed" consumer)
+foreach(method IN LISTS METHODS)
+  run("${consumer}" --start-method=${method} --workers=2)
+endforeach()
 
 run(${CMAKE_COMMAND} -S "${SOURCE_DIR}/tests/consumer" -B "${WORK_DIR}/subdirectory"
     -DMPROC_SOURCE_DIR=${SOURCE_DIR} ${common})
-run(${CMAKE_COMMAND} --build "${WORK_DIR}/subdirectory" -j 2)
-run("${WORK_DIR}/subdirectory/consumer" --start-method=spawn --workers=2)
+run(${CMAKE_COMMAND} --build "${WORK_DIR}/subdirectory" --config ${CONFIG} -j 2)
+consumer_in("${WORK_DIR}/subdirectory" consumer)
+run("${consumer}" --start-method=spawn --workers=2)
 file(REMOVE_RECURSE "${WORK_DIR}")
