@@ -163,12 +163,13 @@ std::string exit_code_meaning(int code) {
       {killed_exit_code, "terminated by mproc"},
   };
   const auto value = static_cast<DWORD>(code);
+  char hex[16];
+  std::snprintf(hex, sizeof hex, "0x%08lX", static_cast<unsigned long>(value));
   for (const known& k : table) {
-    if (k.code != value) continue;
-    char hex[16];
-    std::snprintf(hex, sizeof hex, "0x%08lX", static_cast<unsigned long>(value));
-    return std::string(hex) + " " + k.name;
+    if (k.code == value) return std::string(hex) + " " + k.name;
   }
+  // Another NTSTATUS of the error severity: its number says more in hex than in decimal.
+  if ((value & 0xC0000000) == 0xC0000000) return hex;
   return {};
 }
 

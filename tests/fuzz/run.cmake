@@ -6,7 +6,8 @@ set(sources
   ${SOURCE_DIR}/lib/channel/channel.cpp
   ${SOURCE_DIR}/lib/channel/message.cpp
   ${SOURCE_DIR}/lib/errors.cpp
-  ${SOURCE_DIR}/lib/platform/process.posix.cpp)
+  ${SOURCE_DIR}/lib/platform/process.posix.cpp
+  ${SOURCE_DIR}/lib/platform/shared_memory.posix.cpp)
 execute_process(
   COMMAND ${CLANGXX} -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined
           -fno-sanitize-recover=all -I${SOURCE_DIR}/include -I${SOURCE_DIR}/lib ${sources}
