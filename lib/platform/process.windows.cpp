@@ -269,15 +269,25 @@ int spawn_process(const std::string& exe, const std::vector<std::string>& args,
     startup.lpAttributeList = attributes;
   }
   PROCESS_INFORMATION info{};
-  const BOOL ok = ::CreateProcessW(program.c_str(), line.data(), nullptr, nullptr,
-                                   handles.empty() ? FALSE : TRUE, EXTENDED_STARTUPINFO_PRESENT,
-                                   nullptr, nullptr, &startup.StartupInfo, &info);
-  const DWORD error = ::GetLastError();
+  BOOL ok = FALSE;
+  DWORD error = 0;
+  // A failure that is not about the program itself (seen under Wine as ERROR_INTERNAL_ERROR
+  // while other processes were being torn down) is tried again before it becomes an error.
+  for (int attempt = 0; attempt < 3 && !ok; ++attempt) {
+    ok = ::CreateProcessW(program.c_str(), line.data(), nullptr, nullptr,
+                          handles.empty() ? FALSE : TRUE, EXTENDED_STARTUPINFO_PRESENT, nullptr,
+                          nullptr, &startup.StartupInfo, &info);
+    error = ok ? 0 : ::GetLastError();
+    if (error == ERROR_FILE_NOT_FOUND || error == ERROR_PATH_NOT_FOUND ||
+        error == ERROR_ACCESS_DENIED || error == ERROR_BAD_EXE_FORMAT) {
+      break;
+    }
+  }
   ::DeleteProcThreadAttributeList(attributes);
   for (HANDLE h : handles) ::SetHandleInformation(h, HANDLE_FLAG_INHERIT, 0);
   if (!ok) {
     throw std::system_error(static_cast<int>(error), std::system_category(),
-                            "CreateProcess " + exe);
+                            "CreateProcess " + exe + " (error " + std::to_string(error) + ")");
   }
   ::CloseHandle(info.hThread);
   // Should the job refuse it (a job that forbids nesting), the lifeline still ends the worker.
