@@ -32,7 +32,7 @@ class shared_memory {
 
  private:
   struct impl;
-  explicit shared_memory(std::unique_ptr<impl> impl) noexcept;
+  explicit shared_memory(std::unique_ptr<impl> state) noexcept;
   std::unique_ptr<impl> impl_;
 };
 

@@ -32,7 +32,7 @@ void shared_memory::remove(const std::string& name) noexcept {
   bip::shared_memory_object::remove(name.c_str());
 }
 
-shared_memory::shared_memory(std::unique_ptr<impl> impl) noexcept : impl_(std::move(impl)) {}
+shared_memory::shared_memory(std::unique_ptr<impl> state) noexcept : impl_(std::move(state)) {}
 shared_memory::shared_memory(shared_memory&&) noexcept = default;
 shared_memory& shared_memory::operator=(shared_memory&&) noexcept = default;
 shared_memory::~shared_memory() = default;
