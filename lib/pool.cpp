@@ -1,6 +1,11 @@
 // The pool engine: a queue of tasks, and one driver thread per worker process that feeds the
 // worker through its channel, collects results, and turns every way a worker can fail into an
-// error on exactly the task it held.
+// error on exactly the task it was running.
+//
+// A driver sends a few tasks ahead (its pipeline) so that its worker never waits for the
+// parent between tasks. The worker runs them strictly in order and answers each before it reads
+// the next, so the oldest unanswered task is the one it was running: when the worker dies, that
+// task fails and the others in its pipeline go back to the front of the queue.
 
 #include "channel/channel.hpp"
 #include "init_state.hpp"
@@ -25,12 +30,23 @@ namespace {
 
 constexpr std::size_t ring_capacity = std::size_t{1} << 20;
 constexpr auto exit_grace = std::chrono::seconds(5);  // for a worker told to shut down
+// Tasks sent ahead to one worker at most, and how much of their running time: enough that a
+// worker never waits for the parent between short tasks, little enough that the work held
+// behind a task that turns out long, or by a worker that ends first, stays small. Long tasks
+// are sent one at a time, as idle workers ask for them.
+constexpr std::size_t max_pipeline = 16;
+constexpr std::chrono::nanoseconds pipeline_span = std::chrono::milliseconds(2);
 
 struct queued_task {
   std::uint64_t key = 0;
   std::uint32_t count = 0;
   std::vector<char> payload;
   std::shared_ptr<task_state> state;
+};
+
+struct sent_task {
+  queued_task task;
+  std::uint64_t id = 0;
 };
 
 // Turns a failure message from a worker into the exception its future rethrows.
@@ -75,12 +91,14 @@ class pool_engine {
  private:
   struct worker {
     std::shared_ptr<channel::segment> seg;
-    int lifeline = -1;                    // write end: the worker exits once it is closed
-    std::string secret;                   // what the worker must send back in its hello
-    int pid = -1;                         // guarded by mutex_ once drivers run
-    int handle = -1;                      // names the process for kills; guarded by mutex_
-    std::size_t served = 0;               // tasks run by the current process
-    std::shared_ptr<task_state> current;  // guarded by mutex_
+    int lifeline = -1;           // write end: the worker exits once it is closed
+    std::string secret;          // what the worker must send back in its hello
+    int pid = -1;                // guarded by mutex_ once drivers run
+    int handle = -1;             // names the process for kills; guarded by mutex_
+    std::size_t served = 0;      // tasks run by the current process
+    std::deque<sent_task> sent;  // oldest (running) first; guarded by mutex_
+    std::chrono::steady_clock::time_point head_since;  // when sent.front() started; driver only
+    std::chrono::nanoseconds task_time{0};  // recent time per task (a moving average); driver only
     std::thread driver;
   };
 
@@ -94,10 +112,12 @@ class pool_engine {
   void start_worker(worker& w);
   void start_replacement(worker& w);
   void drive(worker& w);
-  void run(worker& w, queued_task& task);
+  std::vector<queued_task> take_tasks(worker& w);
+  void send_tasks(worker& w, std::vector<queued_task>& tasks);
+  void collect(worker& w);
+  void finish_head(worker& w);
   void retire(worker& w, const std::exception_ptr& why, const std::string& task);
   void stop(worker& w);
-  std::optional<queued_task> next_task();
   bool closing();
   void kill_all() noexcept;
 
@@ -110,6 +130,7 @@ class pool_engine {
   std::condition_variable queue_cv_;
   std::deque<queued_task> queue_;  // guarded by mutex_
   bool closed_ = false;            // guarded by mutex_
+  std::size_t idle_ = 0;           // workers with nothing sent; guarded by mutex_
   bool cancelling_ = false;        // guarded by mutex_
   std::exception_ptr broken_;      // why the pool stopped by itself; guarded by mutex_
   std::string last_failure_;       // what ended the last retired worker; guarded by mutex_
@@ -144,6 +165,7 @@ pool_engine::pool_engine(const pool_options& options) : options_(options) {
   std::size_t n = options.workers != 0 ? options.workers : std::thread::hardware_concurrency();
   if (n == 0) n = 1;
   for (std::size_t i = 0; i < n; ++i) workers_.push_back(std::make_unique<worker>());
+  idle_ = n;
   try {
     // Workers start before this pool starts any thread of its own.
     for (auto& w : workers_) launch(*w);
@@ -345,29 +367,103 @@ void pool_engine::await_initializer(worker& w) {
                     name + "' failed: " + what);
 }
 
-std::optional<queued_task> pool_engine::next_task() {
+// Takes the tasks `w` sends next. With nothing in flight it waits for one (returning none once
+// the pool is closed and drained). It takes more only while no other worker is idle, up to
+// `max_pipeline` tasks and `pipeline_span` of their recent running time, and only what its ring
+// holds without waiting: a send that waits while the worker waits to send a large result would
+// deadlock.
+std::vector<queued_task> pool_engine::take_tasks(worker& w) {
+  std::vector<queued_task> taken;
   std::unique_lock lock(mutex_);
-  queue_cv_.wait(lock, [this] { return !queue_.empty() || closed_; });
-  if (queue_.empty()) return std::nullopt;
-  queued_task t = std::move(queue_.front());
-  queue_.pop_front();
-  return t;
+  if (w.sent.empty()) {
+    queue_cv_.wait(lock, [this] { return !queue_.empty() || closed_; });
+    if (queue_.empty()) return taken;
+    taken.push_back(std::move(queue_.front()));
+    queue_.pop_front();
+  }
+  // Another idle worker should get the next task; so should anyone, if tasks are long or their
+  // length is not known yet.
+  if (!w.seg || w.task_time.count() == 0 || idle_ > (w.sent.empty() ? 1U : 0U)) return taken;
+  const auto by_time = static_cast<std::size_t>(pipeline_span / w.task_time);
+  const std::size_t limit = std::min(max_pipeline, by_time);
+  const std::size_t held = w.sent.size() + taken.size();
+  std::size_t room = limit > held ? limit - held : 0;
+  if (options_.max_tasks_per_worker != 0) {
+    const std::size_t left = options_.max_tasks_per_worker -
+                             std::min(options_.max_tasks_per_worker, w.served + w.sent.size());
+    room = std::min(room, left > taken.size() ? left - taken.size() : 0);
+  }
+  channel::endpoint ep = w.seg->parent_endpoint();
+  std::size_t bytes = 0;
+  for (const queued_task& t : taken) bytes += sizeof(channel::message_header) + t.payload.size();
+  while (room > 0 && !queue_.empty() && ep.fits(bytes + queue_.front().payload.size())) {
+    bytes += sizeof(channel::message_header) + queue_.front().payload.size();
+    taken.push_back(std::move(queue_.front()));
+    queue_.pop_front();
+    --room;
+  }
+  return taken;
+}
+
+// Sends `tasks` to `w` in order; a cancelled one is dropped. A task sent counts as started: it
+// can no longer be cancelled (one that goes back to the queue after its worker died stays so).
+// A send that fails (the worker died) leaves the rest in the pipeline, where retire finds them.
+void pool_engine::send_tasks(worker& w, std::vector<queued_task>& tasks) {
+  channel::endpoint ep = w.seg->parent_endpoint();
+  bool sending = true;
+  for (queued_task& t : tasks) {
+    t.state->try_start();
+    if (t.state->ready()) continue;  // cancelled while queued
+    channel::message_header h;
+    h.kind = channel::message_kind::task;
+    h.key = t.key;
+    h.count = t.count;
+    h.size = t.payload.size();
+    const char* payload = t.payload.data();
+    {
+      std::lock_guard lock(mutex_);
+      h.id = ++next_id_;
+      if (w.sent.empty()) {
+        --idle_;
+        w.head_since = std::chrono::steady_clock::now();
+      }
+      w.sent.push_back(sent_task{std::move(t), h.id});
+    }
+    if (sending) sending = ep.send(h, payload) == channel::io_status::ok;
+  }
+}
+
+// Completes the oldest task in flight; the next one, already in the worker's ring, starts now.
+void pool_engine::finish_head(worker& w) {
+  const auto now = std::chrono::steady_clock::now();
+  const auto took = std::chrono::duration_cast<std::chrono::nanoseconds>(now - w.head_since);
+  w.task_time = w.task_time.count() == 0 ? took : (w.task_time * 7 + took) / 8;
+  std::lock_guard lock(mutex_);
+  w.sent.pop_front();
+  ++w.served;
+  if (w.sent.empty()) {
+    ++idle_;
+  } else {
+    w.head_since = now;
+  }
 }
 
 void pool_engine::drive(worker& w) {
-  while (std::optional<queued_task> task = next_task()) {
-    if (!task->state->try_start()) continue;  // cancelled while queued
-    if (w.pid < 0) {
+  for (;;) {
+    std::vector<queued_task> tasks = take_tasks(w);
+    if (tasks.empty() && w.sent.empty()) break;  // closed, and nothing left to do
+    if (!tasks.empty() && w.pid < 0) {
       try {
         start_replacement(w);
       } catch (...) {
-        task->state->set_error(std::current_exception());
+        for (queued_task& t : tasks) t.state->set_error(std::current_exception());
         continue;
       }
     }
-    run(w, *task);
-    if (w.pid >= 0 && options_.max_tasks_per_worker != 0 &&
-        ++w.served >= options_.max_tasks_per_worker && !closing()) {
+    send_tasks(w, tasks);
+    if (!w.sent.empty()) collect(w);
+    if (w.pid >= 0 && w.sent.empty() && options_.max_tasks_per_worker != 0 &&
+        w.served >= options_.max_tasks_per_worker && !closing()) {
       try {
         recycle(w);
       } catch (...) {
@@ -391,65 +487,58 @@ bool pool_engine::closing() {
   return closed_;
 }
 
-void pool_engine::run(worker& w, queued_task& task) {
+// Waits for the answer to the oldest task in flight, until its deadline.
+void pool_engine::collect(worker& w) {
   channel::endpoint ep = w.seg->parent_endpoint();
-  channel::message_header h;
-  h.kind = channel::message_kind::task;
-  h.key = task.key;
-  h.count = task.count;
-  h.size = task.payload.size();
-  {
-    std::lock_guard lock(mutex_);
-    h.id = ++next_id_;
-    w.current = task.state;
-  }
+  sent_task& head = w.sent.front();  // only this thread changes w.sent
   auto deadline = channel::ring::no_deadline();
-  if (options_.task_timeout.count() > 0) {
-    deadline = std::chrono::steady_clock::now() + options_.task_timeout;
-  }
-  channel::io_status s = ep.send(h, task.payload.data());
+  if (options_.task_timeout.count() > 0) deadline = w.head_since + options_.task_timeout;
   channel::message_header reply;
   std::vector<char> payload;
   // Only a failure needs the task's name: looking it up takes the registry's lock.
-  const auto name = [&task] { return registry::name_of(task.key); };
+  const std::uint64_t key = head.task.key;
+  const auto name = [key] { return registry::name_of(key); };
+  channel::io_status s = channel::io_status::ok;
   try {
-    if (s == channel::io_status::ok) s = ep.receive(reply, payload, deadline);
+    s = ep.receive(reply, payload, deadline);
   } catch (...) {
     retire(w, std::current_exception(), name());
-    std::lock_guard lock(mutex_);
-    w.current = nullptr;
     return;
   }
-  if (s == channel::io_status::ok && reply.id != h.id) {
+  if (s == channel::io_status::ok && reply.id != head.id) {
     retire(w,
            std::make_exception_ptr(serialization_error(
                "task '" + name() + "': the worker answered another task; it was replaced")),
            name());
   } else if (s == channel::io_status::ok && reply.kind == channel::message_kind::result) {
-    task.state->set_value(std::move(payload));
+    const std::shared_ptr<task_state> state = head.task.state;
+    finish_head(w);
+    state->set_value(std::move(payload));
   } else if (s == channel::io_status::ok && reply.kind == channel::message_kind::failure) {
-    task.state->set_error(failure_to_exception(reply, payload));
+    const std::shared_ptr<task_state> state = head.task.state;
+    finish_head(w);
+    state->set_error(failure_to_exception(reply, payload));
   } else if (s == channel::io_status::timed_out) {
     retire(w, std::make_exception_ptr(task_timeout(options_.task_timeout, name())), name());
   } else {
     retire(w, nullptr, name());
   }
-  std::lock_guard lock(mutex_);
-  w.current = nullptr;
 }
 
-// Ends the worker process after a failure and fails its task: `why` if given, otherwise
-// `worker_crashed` with how the process ended (or `cancelled_error` during a cancelling
-// shutdown). The driver starts a replacement afterwards.
+// Ends the worker process after a failure and fails the task it was running: `why` if given,
+// otherwise `worker_crashed` with how the process ended (or `cancelled_error` during a
+// cancelling shutdown). The tasks behind it never ran: they go back to the front of the queue
+// (or are cancelled with the pool). The driver starts a replacement afterwards.
 void pool_engine::retire(worker& w, const std::exception_ptr& why, const std::string& task) {
   const int pid = w.pid;
   const platform::exit_status st = end_process(w);
   w.seg.reset();
-  std::shared_ptr<task_state> state;
+  std::deque<sent_task> sent;
   bool cancelling = false;
   {
     std::lock_guard lock(mutex_);
-    state = w.current;
+    sent.swap(w.sent);
+    if (!sent.empty()) ++idle_;
     cancelling = cancelling_;
   }
   std::exception_ptr error = why;
@@ -465,7 +554,19 @@ void pool_engine::retire(worker& w, const std::exception_ptr& why, const std::st
     last_failure_ = e.what();
   } catch (...) {
   }
-  if (state) state->set_error(error);
+  if (sent.empty()) return;
+  sent.front().task.state->set_error(error);
+  sent.pop_front();
+  if (sent.empty()) return;
+  if (cancelling) {
+    for (sent_task& t : sent) t.task.state->set_error(error);
+    return;
+  }
+  {
+    std::lock_guard lock(mutex_);
+    for (auto it = sent.rbegin(); it != sent.rend(); ++it) queue_.push_front(std::move(it->task));
+  }
+  queue_cv_.notify_all();
 }
 
 void pool_engine::stop(worker& w) {
@@ -517,7 +618,7 @@ void pool_engine::shutdown(bool wait, bool cancel_pending) {
       cancelling_ = true;
       dropped.swap(queue_);
       for (auto& w : workers_) {
-        if (w->current) platform::kill_handle(w->handle);
+        if (!w->sent.empty()) platform::kill_handle(w->handle);
       }
     }
   }

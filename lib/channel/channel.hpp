@@ -76,6 +76,10 @@ struct endpoint {
 
   /// Seals `header` and sends it with its payload of `header.size` bytes.
   io_status send(message_header header, const char* payload);
+  /// Returns whether a message with `payload_size` bytes of payload can be sent without waiting.
+  bool fits(std::size_t payload_size) const noexcept {
+    return out.free_space() >= sizeof(message_header) + payload_size;
+  }
   /// Receives the next message; its payload replaces the contents of `payload`.
   ///
   /// Throws `serialization_error` for a malformed header. Memory for the payload grows as its

@@ -72,6 +72,12 @@ class ring {
     return io_status::ok;
   }
 
+  /// Returns how many bytes a write could add now without waiting (the writer's view).
+  std::uint64_t free_space() const noexcept {
+    return capacity_ - (c_.write_pos.load(std::memory_order_relaxed) -
+                        c_.read_pos.load(std::memory_order_acquire));
+  }
+
   /// Reads exactly `n` bytes, waiting for data until `deadline`.
   io_status read(char* p, std::size_t n, std::chrono::steady_clock::time_point deadline) {
     while (n > 0) {

@@ -12,6 +12,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <array>
+#include <chrono>
 #include <csignal>
 #include <cstdlib>
 #include <exception>
@@ -152,6 +153,18 @@ int soak_task(int i) {
       break;
   }
   return 2 * i;
+}
+
+// The first task numbers the soak plan makes crash and hang.
+int first_crashing_task() {
+  int i = 0;
+  while (plan_for(i) != plan::crash) ++i;
+  return i;
+}
+int first_hanging_task() {
+  int i = 0;
+  while (plan_for(i) != plan::hang) ++i;
+  return i;
 }
 
 struct expectation {
@@ -334,6 +347,38 @@ BOOST_DATA_TEST_CASE_F(mproc_test::clean_check, soak_every_future_resolves_as_pl
   BOOST_TEST(crashed == planned_crashes);
   BOOST_TEST(timed_out == planned_hangs);
   BOOST_TEST(ok == tasks - planned_crashes - planned_hangs);
+}
+
+// Short tasks are sent to workers several at a time: a crash or a hang among them fails that
+// one task only, and the ones sent behind it run on.
+BOOST_DATA_TEST_CASE_F(mproc_test::clean_check, a_failure_inside_a_pipeline_fails_only_its_task,
+                       bdata::make(mproc_test::methods_under_test()), method) {
+  mproc::pool_options o = mproc_test::options(method, 2);
+  o.task_timeout = std::chrono::seconds(2);
+  mproc::process_pool pool(o);
+  // Warm up: the pool learns the tasks are short and starts sending them ahead.
+  BOOST_TEST(pool.map<faults::square>(std::vector<int>(2000, 3), 1).back() == 9);
+  constexpr auto crash = &faults::faulty<faults::kind::abort, faults::stage::run>;
+  using crash_arg = faults::fault_arg<faults::kind::abort, faults::stage::run>;
+  for (const bool hang : {false, true}) {
+    std::vector<mproc::future<int>> before, after;
+    for (int i = 0; i < 300; ++i) before.push_back(pool.submit<faults::square>(i));
+    auto bad = hang ? pool.submit<faults::soak_task>(faults::first_hanging_task())
+                    : pool.submit<faults::soak_task>(faults::first_crashing_task());
+    auto bad_crash = pool.submit<crash>(crash_arg(1));
+    for (int i = 0; i < 300; ++i) after.push_back(pool.submit<faults::square>(i));
+    if (hang) {
+      BOOST_CHECK_THROW(bad.get(), mproc::task_timeout);
+    } else {
+      BOOST_CHECK_THROW(bad.get(), mproc::worker_crashed);
+    }
+    BOOST_CHECK_THROW(bad_crash.get(), mproc::worker_crashed);
+    for (int i = 0; i < 300; ++i) {
+      BOOST_TEST(before[static_cast<std::size_t>(i)].get() == i * i);
+      BOOST_TEST(after[static_cast<std::size_t>(i)].get() == i * i);
+    }
+  }
+  BOOST_TEST(pool.workers() == 2U);
 }
 
 BOOST_FIXTURE_TEST_CASE(too_many_restarts_stop_the_pool_with_the_cause, mproc_test::clean_check) {
