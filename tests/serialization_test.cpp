@@ -9,6 +9,8 @@
 #include <boost/test/unit_test.hpp>
 
 #include <array>
+#include <cstddef>
+#include <cstdint>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -172,6 +174,19 @@ std::tuple<int, std::string, shapes::colour> unpack(
   return t;
 }
 
+// Only raw-coded types (numbers, enums, strings, vectors of numbers) and one that is not.
+std::string describe_raw(double d, shapes::colour c, std::string s, std::vector<std::int16_t> v,
+                         std::vector<bool> flags) {
+  return std::to_string(static_cast<int>(d * 2)) + "/" + std::to_string(static_cast<int>(c)) + "/" +
+         s + "/" + std::to_string(v.size() > 0 ? v.back() : -1) + "/" +
+         std::to_string(flags.size());
+}
+std::vector<double> scale(std::vector<double> v) {
+  for (double& x : v) x *= 2;
+  return v;
+}
+std::string shout(std::string s) { return s + "!"; }
+
 }  // namespace tasks
 
 namespace mproc {
@@ -208,6 +223,65 @@ BOOST_DATA_TEST_CASE_F(mproc_test::clean_check, user_and_standard_types_cross_in
   BOOST_TEST(std::get<0>(t) == 2);
   BOOST_TEST(std::get<1>(t) == "why?");
   BOOST_TEST((std::get<2>(t) == shapes::colour::green));
+}
+
+BOOST_DATA_TEST_CASE_F(mproc_test::clean_check, raw_coded_types_cross_intact,
+                       bdata::make(mproc_test::methods_under_test()), method) {
+  static_assert(mproc::detail::raw_codec<std::string> && mproc::detail::raw_codec<double> &&
+                mproc::detail::raw_codec<std::vector<std::int16_t>>);
+  static_assert(!mproc::detail::raw_codec<std::vector<bool>> &&
+                !mproc::detail::raw_codec<std::vector<std::string>>);
+  mproc::process_pool pool(mproc_test::options(method));
+  BOOST_TEST(
+      pool.submit<tasks::describe_raw>(1.5, shapes::colour::green, "", std::vector<std::int16_t>{},
+                                       std::vector<bool>{true, false})
+          .get() == "3/" + std::to_string(static_cast<int>(shapes::colour::green)) + "//-1/2");
+  BOOST_TEST(pool.submit<tasks::describe_raw>(0.0, shapes::colour::red, std::string(3000, 'x'),
+                                              std::vector<std::int16_t>{1, -7}, std::vector<bool>{})
+                 .get()
+                 .size() == std::string("0/0//-7/0").size() + 3000);
+  std::vector<double> big(300000);
+  for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<double>(i) / 3;
+  const std::vector<double> twice = pool.submit<tasks::scale>(big).get();
+  BOOST_TEST_REQUIRE(twice.size() == big.size());
+  for (std::size_t i = 0; i < big.size(); i += 997) BOOST_TEST(twice[i] == 2 * big[i]);
+  const std::vector<std::string> words{"a", "", "longer word", std::string(1000, 'z')};
+  const std::vector<std::string> loud = pool.map<tasks::shout>(words, 3);
+  BOOST_TEST_REQUIRE(loud.size() == words.size());
+  for (std::size_t i = 0; i < words.size(); ++i) BOOST_TEST(loud[i] == words[i] + "!");
+}
+
+BOOST_AUTO_TEST_CASE(malformed_raw_bytes_are_a_serialization_error) {
+  namespace d = mproc::detail;
+  std::vector<char> bytes;
+  d::raw_writer w(bytes);
+  w.put(std::string("hello"));
+  w.put(42);
+  // Cut short, inside the string and inside the int.
+  for (const std::size_t keep : {std::size_t{3}, std::size_t{10}, bytes.size() - 1}) {
+    std::vector<std::string> out;
+    BOOST_CHECK_THROW(
+        d::decode_values(
+            std::vector<char>(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(keep)), 2,
+            out),
+        mproc::serialization_error);
+  }
+  // A block that announces far more than the message holds fails before allocating it.
+  std::vector<char> lie;
+  d::raw_writer(lie).put(std::uint64_t{1} << 60);
+  std::vector<std::vector<double>> values;
+  try {
+    d::decode_values(lie, 1, values);
+    BOOST_FAIL("a lying block size was accepted");
+  } catch (const mproc::serialization_error& e) {
+    BOOST_TEST(std::string(e.what()).find("announces more") != std::string::npos);
+  }
+  // Intact bytes decode.
+  std::vector<int> ints;
+  std::vector<char> good;
+  d::raw_writer(good).put(7);
+  d::decode_values(good, 1, ints);
+  BOOST_TEST((ints == std::vector<int>{7}));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

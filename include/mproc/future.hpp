@@ -1,6 +1,6 @@
 #pragma once
 
-#include <mproc/detail/archive.hpp>
+#include <mproc/detail/codec.hpp>
 #include <mproc/detail/task_state.hpp>
 #include <mproc/errors.hpp>
 
@@ -33,10 +33,12 @@ namespace detail {
 template <class T>
 void decode_values(const std::vector<char>& bytes, std::size_t count, std::vector<T>& out) {
   try {
-    span_source source(bytes.data(), bytes.size());
-    input_archive in(source, archive_flags);
-    for (std::size_t i = 0; i < count; ++i) in >> out.emplace_back();
+    with_reader<raw_codec<T>>(bytes.data(), bytes.size(), [&](auto& in) {
+      for (std::size_t i = 0; i < count; ++i) get(in, out.emplace_back());
+    });
   } catch (const boost::archive::archive_exception& e) {
+    throw serialization_error(std::string("cannot decode a task result: ") + e.what());
+  } catch (const raw_format_error& e) {
     throw serialization_error(std::string("cannot decode a task result: ") + e.what());
   }
 }

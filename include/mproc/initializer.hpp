@@ -42,9 +42,8 @@ bound_task bind(A&&... args) {
   static_assert(detail::arguments_check<typename detail::traits_of<F>::arguments>::ok);
   bound_task b;
   b.key_ = detail::initializer_entry<F>::key;
-  detail::vector_sink sink(b.arguments_);
-  detail::output_archive out(sink, detail::archive_flags);
-  detail::write_arguments<F>(out, std::forward<A>(args)...);
+  detail::with_argument_writer<F>(
+      b.arguments_, [&](auto& out) { detail::write_arguments<F>(out, std::forward<A>(args)...); });
   return b;
 }
 

@@ -78,11 +78,8 @@ class process_pool {
   future<detail::result_of<F>> submit(Args&&... args) {
     static_assert(detail::check_task<F>());
     std::vector<char> payload;
-    {
-      detail::vector_sink sink(payload);
-      detail::output_archive out(sink, detail::archive_flags);
-      detail::write_arguments<F>(out, std::forward<Args>(args)...);
-    }
+    detail::with_argument_writer<F>(
+        payload, [&](auto& out) { detail::write_arguments<F>(out, std::forward<Args>(args)...); });
     return detail::future_access::make<detail::result_of<F>>(
         enqueue(detail::task_entry<F>::key, 1, std::move(payload)));
   }
@@ -146,11 +143,9 @@ class process_pool {
     while (it != end) {
       std::vector<char> payload;
       std::uint32_t count = 0;
-      {
-        detail::vector_sink sink(payload);
-        detail::output_archive out(sink, detail::archive_flags);
+      detail::with_argument_writer<F>(payload, [&](auto& out) {
         for (; it != end && count < size; ++it, ++count) detail::write_arguments<F>(out, *it);
-      }
+      });
       chunks.push_back(enqueue(detail::task_entry<F>::key, count, std::move(payload)));
     }
     return chunks;

@@ -3,7 +3,6 @@
 #include "platform/process.hpp"
 #include "registry.hpp"
 
-#include <mproc/detail/archive.hpp>
 #include <mproc/errors.hpp>
 
 #include <boost/core/demangle.hpp>
@@ -68,17 +67,7 @@ outcome run_task(const channel::message_header& h, const std::vector<char>& args
   }
   outcome o;
   try {
-    detail::span_source source(args.data(), args.size());
-    detail::vector_sink sink(o.payload);
-    // Archives are built inside the try: their constructors read and write too.
-    std::unique_ptr<detail::input_archive> in;
-    try {
-      in = std::make_unique<detail::input_archive>(source, detail::archive_flags);
-    } catch (const std::exception& e) {
-      throw detail::decode_failure{e.what()};
-    }
-    detail::output_archive out(sink, detail::archive_flags);
-    task->run(*in, out, h.count);
+    task->run(args.data(), args.size(), o.payload, h.count);
   } catch (const detail::decode_failure& f) {
     return fail(channel::failure_code::decode_failed, "",
                 "cannot decode the arguments of task '" + std::string(task->name) + "': " + f.what);

@@ -1,7 +1,7 @@
 #pragma once
 // Task identity, registration and invocation: what turns `submit<F>` into bytes and back.
 
-#include <mproc/detail/archive.hpp>
+#include <mproc/detail/codec.hpp>
 #include <mproc/serializable.hpp>
 
 #include <cstddef>
@@ -141,8 +141,10 @@ constexpr bool check_task() {
   return false;
 }
 
-/// Runs `count` calls of `F`, each reading its arguments from `in` and writing its result to `out`.
-using invoker = void (*)(input_archive& in, output_archive& out, std::uint32_t count);
+/// Runs `count` calls of `F`, reading their arguments from the `size` bytes at `data` and
+/// appending their results to `out`.
+using invoker = void (*)(const char* data, std::size_t size, std::vector<char>& out,
+                         std::uint32_t count);
 
 /// Records a task under `name` (its key is the name's digest, xor `salt`); returns the key.
 /// Two different functions under one key are reported when a pool or `init` starts.
@@ -159,34 +161,54 @@ struct encode_failure {
 
 // Builds and reads one call's arguments; building them counts as decoding them (both happen
 // before the task runs), so a failure in either is a decode_failure.
-template <auto F>
-typename traits_of<F>::arguments read_arguments(input_archive& in) {
+template <auto F, class Reader>
+typename traits_of<F>::arguments read_arguments(Reader& in) {
   using arguments = typename traits_of<F>::arguments;
   try {
     arguments a;
-    std::apply([&in](auto&... field) { ((in >> field), ...); }, a);
+    std::apply([&in](auto&... field) { (get(in, field), ...); }, a);
     return a;
   } catch (const std::exception& e) {
     throw decode_failure{e.what()};
   }
 }
 
-template <auto F>
-void invoke(input_archive& in, output_archive& out, std::uint32_t count) {
-  using result = result_of<F>;
-  for (std::uint32_t i = 0; i < count; ++i) {
-    auto args = read_arguments<F>(in);
-    if constexpr (std::is_void_v<result>) {
-      std::apply(F, std::move(args));
-    } else {
-      const result r = std::apply(F, std::move(args));
-      try {
-        out << r;
-      } catch (const std::exception& e) {
-        throw encode_failure{e.what()};
-      }
-    }
+/// Calls `f` with a reader of `F`'s arguments from the `size` bytes at `data`; a reader that
+/// cannot be set up is a decode_failure.
+template <auto F, class Fn>
+void with_argument_reader(const char* data, std::size_t size, Fn&& f) {
+  constexpr bool raw = raw_arguments<typename traits_of<F>::arguments>;
+  bool reading = false;
+  try {
+    with_reader<raw>(data, size, [&](auto& in) {
+      reading = true;
+      f(in);
+    });
+  } catch (const std::exception& e) {
+    if (reading) throw;
+    throw decode_failure{e.what()};
   }
+}
+
+template <auto F>
+void invoke(const char* data, std::size_t size, std::vector<char>& out, std::uint32_t count) {
+  using result = result_of<F>;
+  with_argument_reader<F>(data, size, [&](auto& in) {
+    if constexpr (std::is_void_v<result>) {
+      for (std::uint32_t i = 0; i < count; ++i) std::apply(F, read_arguments<F>(in));
+    } else {
+      with_writer<raw_codec<result>>(out, [&](auto& writer) {
+        for (std::uint32_t i = 0; i < count; ++i) {
+          const result r = std::apply(F, read_arguments<F>(in));
+          try {
+            put(writer, r);
+          } catch (const std::exception& e) {
+            throw encode_failure{e.what()};
+          }
+        }
+      });
+    }
+  });
 }
 
 /// Keeps `object` as this worker's state, replacing any previous one (see `worker_state`).
@@ -194,16 +216,19 @@ void set_worker_state(std::shared_ptr<void> object, const std::type_info& type);
 
 /// Runs the initializer `F` once: what it returns becomes this worker's state.
 template <auto F>
-void initialize(input_archive& in, output_archive& /*out*/, std::uint32_t /*count*/) {
+void initialize(const char* data, std::size_t size, std::vector<char>& /*out*/,
+                std::uint32_t /*count*/) {
   using result = std::remove_cvref_t<typename traits_of<F>::result>;
-  auto args = read_arguments<F>(in);
-  if constexpr (!std::is_void_v<result>) {
-    // `new` from the returned prvalue: the state need not be copyable or even movable.
-    std::shared_ptr<result> state(new result(std::apply(F, std::move(args))));
-    set_worker_state(std::move(state), typeid(result));
-  } else {
-    std::apply(F, std::move(args));
-  }
+  with_argument_reader<F>(data, size, [](auto& in) {
+    auto args = read_arguments<F>(in);
+    if constexpr (!std::is_void_v<result>) {
+      // `new` from the returned prvalue: the state need not be copyable or even movable.
+      std::shared_ptr<result> state(new result(std::apply(F, std::move(args))));
+      set_worker_state(std::move(state), typeid(result));
+    } else {
+      std::apply(F, std::move(args));
+    }
+  });
 }
 
 /// Distinguishes an initializer's key from the same function's key as a task.
@@ -223,15 +248,15 @@ struct initializer_entry {
 };
 
 // Converts one argument to its parameter type (if it is not that already) and writes it.
-template <class P, class A>
-void write_argument(output_archive& out, A&& arg) {
+template <class P, class Writer, class A>
+void write_argument(Writer& out, A&& arg) {
   const P& value = std::forward<A>(arg);
-  out << value;
+  put(out, value);
 }
 
 /// Writes one call's arguments, converted to the parameter types of `F`, to `out`.
-template <auto F, class... A>
-void write_arguments(output_archive& out, A&&... args) {
+template <auto F, class Writer, class... A>
+void write_arguments(Writer& out, A&&... args) {
   using arguments = typename traits_of<F>::arguments;
   static_assert(sizeof...(A) == std::tuple_size_v<arguments>,
                 "mproc: wrong number of arguments for this task");
@@ -239,6 +264,12 @@ void write_arguments(output_archive& out, A&&... args) {
     (write_argument<std::tuple_element_t<I, arguments>>(out, std::forward<A>(args)), ...);
   }
   (std::index_sequence_for<A...>{});
+}
+
+/// Calls `f` with a writer that appends `F`'s arguments to `out` in the format the worker reads.
+template <auto F, class Fn>
+void with_argument_writer(std::vector<char>& out, Fn&& f) {
+  with_writer<raw_arguments<typename traits_of<F>::arguments>>(out, std::forward<Fn>(f));
 }
 
 }  // namespace mproc::detail

@@ -1,0 +1,153 @@
+#pragma once
+// How task arguments and results become bytes. Arithmetic and enum values, and std::string and
+// std::vector of arithmetic values, travel as raw bytes (a vector or string as one block);
+// everything else goes through a Boost binary archive. Both ends decide from the types alone,
+// so the parent and the worker always agree.
+
+#include <mproc/detail/archive.hpp>
+
+#include <boost/archive/archive_exception.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <tuple>
+#include <type_traits>
+#include <vector>
+
+namespace mproc::detail {
+
+template <class T>
+struct raw_block : std::false_type {};
+// Not std::vector<bool>, which is not contiguous.
+template <class U>
+struct raw_block<std::vector<U>>
+    : std::bool_constant<std::is_arithmetic_v<U> && !std::is_same_v<U, bool>> {};
+template <>
+struct raw_block<std::string> : std::true_type {};
+
+/// Whether values of `T` travel as raw bytes instead of through a Boost archive.
+template <class T>
+inline constexpr bool raw_codec =
+    std::is_arithmetic_v<T> || std::is_enum_v<T> || raw_block<T>::value;
+
+template <class Tuple>
+struct raw_tuple;
+template <class... P>
+struct raw_tuple<std::tuple<P...>> : std::bool_constant<(raw_codec<P> && ...)> {};
+
+/// Whether a call with these (decayed) argument types travels as raw bytes.
+template <class Arguments>
+inline constexpr bool raw_arguments = raw_tuple<Arguments>::value;
+
+/// Raw bytes that end too soon or announce more than they hold.
+struct raw_format_error : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+/// Appends values to a byte vector as raw bytes.
+class raw_writer {
+ public:
+  explicit raw_writer(std::vector<char>& out) : out_(out) {}
+
+  template <class T>
+  void put(const T& value) {
+    if constexpr (raw_block<T>::value) {
+      const auto n = static_cast<std::uint64_t>(value.size());
+      append(&n, sizeof n);
+      append(value.data(), value.size() * sizeof(typename T::value_type));
+    } else {
+      append(&value, sizeof value);
+    }
+  }
+
+ private:
+  void append(const void* p, std::size_t n) {
+    const auto* bytes = static_cast<const char*>(p);
+    out_.insert(out_.end(), bytes, bytes + n);
+  }
+  std::vector<char>& out_;
+};
+
+/// Reads back what a `raw_writer` wrote; throws `raw_format_error` on malformed bytes.
+class raw_reader {
+ public:
+  raw_reader(const char* data, std::size_t size) : p_(data), end_(data + size) {}
+
+  template <class T>
+  void get(T& value) {
+    if constexpr (raw_block<T>::value) {
+      std::uint64_t n = 0;
+      take(&n, sizeof n);
+      using element = typename T::value_type;
+      // Checked against what is left before any allocation: a corrupt count cannot allocate.
+      if (n > static_cast<std::uint64_t>(end_ - p_) / sizeof(element)) {
+        throw raw_format_error("a block announces more bytes than the message holds");
+      }
+      value.resize(static_cast<std::size_t>(n));
+      take(value.data(), value.size() * sizeof(element));
+    } else {
+      take(&value, sizeof value);
+    }
+  }
+
+ private:
+  void take(void* p, std::size_t n) {
+    if (n > static_cast<std::size_t>(end_ - p_)) throw raw_format_error("the message ends early");
+    if (n != 0) std::memcpy(p, p_, n);
+    p_ += n;
+  }
+  const char* p_;
+  const char* end_;
+};
+
+/// Writes `value` to an archive or a raw writer.
+template <class T>
+void put(output_archive& out, const T& value) {
+  out << value;
+}
+template <class T>
+void put(raw_writer& out, const T& value) {
+  out.put(value);
+}
+/// Reads `value` from an archive or a raw reader.
+template <class T>
+void get(input_archive& in, T& value) {
+  in >> value;
+}
+template <class T>
+void get(raw_reader& in, T& value) {
+  in.get(value);
+}
+
+/// Calls `f` with a writer that appends to `out` in the format chosen for values of `Raw`.
+template <bool Raw, class F>
+void with_writer(std::vector<char>& out, F&& f) {
+  if constexpr (Raw) {
+    raw_writer w(out);
+    f(w);
+  } else {
+    vector_sink sink(out);
+    output_archive w(sink, archive_flags);
+    f(w);
+  }
+}
+
+/// Calls `f` with a reader over `size` bytes at `data` in the format chosen for `Raw` values.
+/// Throws what the reader throws, also while the archive is being set up.
+template <bool Raw, class F>
+void with_reader(const char* data, std::size_t size, F&& f) {
+  if constexpr (Raw) {
+    raw_reader r(data, size);
+    f(r);
+  } else {
+    span_source source(data, size);
+    input_archive r(source, archive_flags);
+    f(r);
+  }
+}
+
+}  // namespace mproc::detail
