@@ -37,6 +37,10 @@ std::string executable_path();
 /// Returns the command line the calling process was started with, program name first.
 std::vector<std::string> command_line();
 
+/// Fills `n` bytes at `out` from the operating system's random source. Throws
+/// `std::system_error`.
+void random_bytes(unsigned char* out, std::size_t n);
+
 /// Returns `bytes` bytes from the operating system's random source, as lowercase hex.
 std::string random_hex(std::size_t bytes);
 

@@ -121,20 +121,11 @@ std::vector<std::string> command_line() {
   return out;
 }
 
-std::string random_hex(std::size_t bytes) {
-  std::vector<unsigned char> raw(bytes);
-  if (!BCRYPT_SUCCESS(::BCryptGenRandom(nullptr, raw.data(), static_cast<ULONG>(raw.size()),
+void random_bytes(unsigned char* out, std::size_t n) {
+  if (!BCRYPT_SUCCESS(::BCryptGenRandom(nullptr, out, static_cast<ULONG>(n),
                                         BCRYPT_USE_SYSTEM_PREFERRED_RNG))) {
     throw std::system_error(std::make_error_code(std::errc::io_error), "BCryptGenRandom");
   }
-  static constexpr char digits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(bytes * 2);
-  for (const unsigned char b : raw) {
-    out.push_back(digits[b >> 4]);
-    out.push_back(digits[b & 15]);
-  }
-  return out;
 }
 
 std::string signal_name(int signal) { return "signal " + std::to_string(signal); }
