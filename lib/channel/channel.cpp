@@ -3,6 +3,7 @@
 #include "platform/process.hpp"
 #include "platform/shared_memory.hpp"
 
+#include <mproc/detail/codec.hpp>
 #include <mproc/errors.hpp>
 
 #include <algorithm>
@@ -115,15 +116,15 @@ io_status endpoint::receive(message_header& header, std::vector<char>& payload,
   check(header);
   payload.clear();
   // Up to this much is trusted at once; beyond it, memory grows with what actually arrives.
-  constexpr std::uint64_t trusted = std::uint64_t{64} << 20;
+  constexpr std::uint64_t trusted = std::uint64_t{128} << 20;
   try {
     std::uint64_t remaining = header.size;
     while (remaining > 0) {
       const std::size_t at = payload.size();
       const auto step = static_cast<std::size_t>(
           std::min<std::uint64_t>(remaining, std::max<std::uint64_t>(trusted, at)));
-      payload.resize(at + step);
-      if (const io_status s = in.read(payload.data() + at, step, deadline); s != io_status::ok) {
+      detail::reserve_large(payload, at + step);
+      if (const io_status s = in.read_append(payload, step, deadline); s != io_status::ok) {
         return s;
       }
       remaining -= step;

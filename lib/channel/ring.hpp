@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <vector>
 
 namespace mproc::channel {
 
@@ -80,6 +81,28 @@ class ring {
 
   /// Reads exactly `n` bytes, waiting for data until `deadline`.
   io_status read(char* p, std::size_t n, std::chrono::steady_clock::time_point deadline) {
+    return consume(n, deadline, [&p](const char* from, std::size_t k) {
+      std::memcpy(p, from, k);
+      p += k;
+    });
+  }
+
+  /// Reads exactly `n` bytes onto the end of `out`, waiting for data until `deadline`.
+  io_status read_append(std::vector<char>& out, std::size_t n,
+                        std::chrono::steady_clock::time_point deadline) {
+    return consume(n, deadline, [&out](const char* from, std::size_t k) {
+      out.insert(out.end(), from, from + k);
+    });
+  }
+
+  static std::chrono::steady_clock::time_point no_deadline() noexcept {
+    return std::chrono::steady_clock::time_point::max();
+  }
+
+ private:
+  // Passes the next `n` bytes to `take(pointer, count)` as they arrive, in contiguous pieces.
+  template <class Take>
+  io_status consume(std::size_t n, std::chrono::steady_clock::time_point deadline, Take take) {
     while (n > 0) {
       const std::uint64_t rp = c_.read_pos.load(std::memory_order_relaxed);
       std::uint64_t avail = 0;
@@ -94,31 +117,23 @@ class ring {
         }
       }
       const std::size_t chunk = static_cast<std::size_t>(std::min<std::uint64_t>(avail, n));
-      copy_out(rp, p, chunk);
+      const std::size_t at = static_cast<std::size_t>(rp % capacity_);
+      const std::size_t first =
+          std::min<std::size_t>(chunk, static_cast<std::size_t>(capacity_) - at);
+      take(data_ + at, first);
+      if (chunk > first) take(data_, chunk - first);
       c_.read_pos.store(rp + chunk, std::memory_order_seq_cst);
       signal(c_.space_signal, c_.writer_sleeping, wakers_.space);
-      p += chunk;
       n -= chunk;
     }
     return io_status::ok;
   }
 
-  static std::chrono::steady_clock::time_point no_deadline() noexcept {
-    return std::chrono::steady_clock::time_point::max();
-  }
-
- private:
   void copy_in(std::uint64_t pos, const char* p, std::size_t n) noexcept {
     const std::size_t at = static_cast<std::size_t>(pos % capacity_);
     const std::size_t first = std::min<std::size_t>(n, static_cast<std::size_t>(capacity_) - at);
     std::memcpy(data_ + at, p, first);
     std::memcpy(data_, p + first, n - first);
-  }
-  void copy_out(std::uint64_t pos, char* p, std::size_t n) const noexcept {
-    const std::size_t at = static_cast<std::size_t>(pos % capacity_);
-    const std::size_t first = std::min<std::size_t>(n, static_cast<std::size_t>(capacity_) - at);
-    std::memcpy(p, data_ + at, first);
-    std::memcpy(p + first, data_, n - first);
   }
 
   // Publishing side of the sleep protocol: position stored (seq_cst) before the signal is

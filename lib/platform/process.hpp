@@ -131,6 +131,10 @@ void exit_with_parent(int fd);
 /// Windows, where a segment vanishes with its last handle.)
 void remove_orphaned_segments(const std::string& prefix) noexcept;
 
+/// Maps the pages of [p, p + bytes), about to be filled, in one call rather than one fault per
+/// page, and in large pages where the system offers them. A hint; small ranges are left alone.
+void prefault(void* p, std::size_t bytes) noexcept;
+
 /// Prepares a new worker process: default signal handlers, nothing blocked, interactive
 /// interrupts (Ctrl-C) ignored, and on Windows no crash dialog.
 void reset_signals_in_worker() noexcept;

@@ -18,6 +18,7 @@
 #include <poll.h>
 #include <spawn.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -221,6 +222,30 @@ int open_handle(int pid) noexcept {
 
 void kill_handle(int handle) noexcept {
   if (handle >= 0) ::syscall(SYS_pidfd_send_signal, handle, SIGKILL, nullptr, 0);
+}
+
+void prefault(void* p, std::size_t bytes) noexcept {
+  constexpr std::uintptr_t huge = std::uintptr_t{2} << 20;
+  constexpr std::uintptr_t page = 4096;
+  if (bytes < 2 * huge) return;
+  const auto at = reinterpret_cast<std::uintptr_t>(p);
+  // Each call fails harmlessly on a kernel without it (huge pages off; before Linux 5.14).
+#ifdef MADV_HUGEPAGE
+  const std::uintptr_t huge_begin = (at + huge - 1) & ~(huge - 1);
+  const std::uintptr_t huge_end = (at + bytes) & ~(huge - 1);
+  if (huge_end > huge_begin) {
+    (void)::madvise(reinterpret_cast<void*>(huge_begin), huge_end - huge_begin, MADV_HUGEPAGE);
+  }
+#endif
+#ifdef MADV_POPULATE_WRITE
+  // One call maps every page, huge or not, instead of a fault for each; the ends outside the
+  // huge range are up to 4 MiB of small pages.
+  const std::uintptr_t begin = (at + page - 1) & ~(page - 1);
+  const std::uintptr_t end = (at + bytes) & ~(page - 1);
+  if (end > begin) {
+    (void)::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_POPULATE_WRITE);
+  }
+#endif
 }
 
 void remove_orphaned_segments(const std::string& prefix) noexcept {

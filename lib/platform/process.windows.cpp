@@ -381,6 +381,10 @@ void exit_with_parent(int fd) {
   }).detach();
 }
 
+void prefault(void* /*p*/, std::size_t /*bytes*/) noexcept {
+  // Large pages on Windows need a privilege that ordinary accounts lack.
+}
+
 void remove_orphaned_segments(const std::string& /*prefix*/) noexcept {}
 
 void reset_signals_in_worker() noexcept {

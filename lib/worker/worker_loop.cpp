@@ -48,40 +48,41 @@ std::string current_exception_type() {
 struct outcome {
   channel::message_kind kind = channel::message_kind::result;
   channel::failure_code code{};
-  std::vector<char> payload;
 };
 
-outcome fail(channel::failure_code code, const std::string& type, const std::string& message) {
-  outcome o;
-  o.kind = channel::message_kind::failure;
-  o.code = code;
-  o.payload = channel::encode_failure(type, message);
-  return o;
+outcome fail(channel::failure_code code, const std::string& type, const std::string& message,
+             std::vector<char>& out) {
+  out = channel::encode_failure(type, message);
+  return outcome{channel::message_kind::failure, code};
 }
 
-outcome run_task(const channel::message_header& h, const std::vector<char>& args) {
+// Runs the task `h` names on `args`; its encoded result or failure replaces `out`.
+outcome run_task(const channel::message_header& h, const std::vector<char>& args,
+                 std::vector<char>& out) {
+  out.clear();
   const registry::entry* task = registry::find(h.key);
   if (task == nullptr) {
     return fail(channel::failure_code::unknown_task, "",
-                "the worker has no task with this key (is it running a different binary?)");
+                "the worker has no task with this key (is it running a different binary?)", out);
   }
-  outcome o;
   try {
-    task->run(args.data(), args.size(), o.payload, h.count);
+    task->run(args.data(), args.size(), out, h.count);
   } catch (const detail::decode_failure& f) {
     return fail(channel::failure_code::decode_failed, "",
-                "cannot decode the arguments of task '" + std::string(task->name) + "': " + f.what);
+                "cannot decode the arguments of task '" + std::string(task->name) + "': " + f.what,
+                out);
   } catch (const detail::encode_failure& f) {
     return fail(channel::failure_code::encode_failed, "",
-                "cannot encode the result of task '" + std::string(task->name) + "': " + f.what);
+                "cannot encode the result of task '" + std::string(task->name) + "': " + f.what,
+                out);
   } catch (const std::exception& e) {
     // The dynamic type, which typeid gives for a polymorphic reference.
-    return fail(channel::failure_code::remote_exception, type_name(typeid(e)), e.what());
+    return fail(channel::failure_code::remote_exception, type_name(typeid(e)), e.what(), out);
   } catch (...) {
     return fail(channel::failure_code::remote_exception, current_exception_type(),
-                "a non-standard exception");
+                "a non-standard exception", out);
   }
-  return o;
+  return {};
 }
 
 [[noreturn]] void leave(int code) {
@@ -108,7 +109,11 @@ void serve(std::shared_ptr<channel::segment> seg, int lifeline, const std::strin
   if (ep.send(hello, secret.data()) != channel::io_status::ok) leave(0);
 
   channel::message_header h;
+  // Both buffers are kept from task to task, so that a large message after the first finds its
+  // memory mapped already; one much larger than usual is released after use.
+  constexpr std::size_t kept = std::size_t{128} << 20;
   std::vector<char> payload;
+  std::vector<char> result;
   for (;;) {
     try {
       if (ep.receive(h, payload) != channel::io_status::ok) leave(0);
@@ -117,15 +122,18 @@ void serve(std::shared_ptr<channel::segment> seg, int lifeline, const std::strin
     }
     if (h.kind == channel::message_kind::shutdown) break;
     if (h.kind != channel::message_kind::task) leave(3);
-    outcome o = run_task(h, payload);
+    const outcome o = run_task(h, payload, result);
     channel::message_header reply;
     reply.kind = o.kind;
     reply.code = static_cast<std::uint16_t>(o.code);
     reply.id = h.id;
     reply.key = h.key;
     reply.count = h.count;
-    reply.size = o.payload.size();
-    if (ep.send(reply, o.payload.data()) != channel::io_status::ok) leave(0);
+    reply.size = result.size();
+    if (ep.send(reply, result.data()) != channel::io_status::ok) leave(0);
+    for (std::vector<char>* buffer : {&payload, &result}) {
+      if (buffer->capacity() > kept) std::vector<char>().swap(*buffer);
+    }
   }
   leave(0);
 }

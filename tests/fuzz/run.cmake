@@ -5,6 +5,7 @@ set(sources
   ${SOURCE_DIR}/tests/fuzz/message_fuzzer.cpp
   ${SOURCE_DIR}/lib/channel/channel.cpp
   ${SOURCE_DIR}/lib/channel/message.cpp
+  ${SOURCE_DIR}/lib/codec.cpp
   ${SOURCE_DIR}/lib/errors.cpp
   ${SOURCE_DIR}/lib/platform/process.posix.cpp
   ${SOURCE_DIR}/lib/platform/random.cpp

@@ -8,6 +8,7 @@
 
 #include <boost/archive/archive_exception.hpp>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -19,6 +20,18 @@
 #include <vector>
 
 namespace mproc::detail {
+
+/// Maps the memory of a large buffer about to be filled ahead of time (a hint): fresh memory
+/// faulted in page by page costs more than copying into it on some machines.
+void prefault_buffer(void* p, std::size_t bytes) noexcept;
+
+/// Makes room in vector `v` for `n` elements; a new allocation is prefaulted.
+template <class V>
+void reserve_large(V& v, std::size_t n) {
+  if (n <= v.capacity()) return;
+  v.reserve(n);
+  prefault_buffer(v.data(), v.capacity() * sizeof(typename V::value_type));
+}
 
 template <class T>
 struct raw_block : std::false_type {};
@@ -58,18 +71,27 @@ class raw_writer {
     if constexpr (raw_block<T>::value) {
       const auto n = static_cast<std::uint64_t>(value.size());
       append(&n, sizeof n);
-      append(value.data(), value.size() * sizeof(typename T::value_type));
+      const auto* bytes = reinterpret_cast<const char*>(value.data());
+      const std::size_t size = value.size() * sizeof(typename T::value_type);
+      make_room(size);
+      out_.insert(out_.end(), bytes, bytes + size);  // one pass: no zero-fill first
     } else {
       append(&value, sizeof value);
     }
   }
 
  private:
+  void make_room(std::size_t n) {
+    const std::size_t at = out_.size();
+    if (at + n > out_.capacity()) reserve_large(out_, std::max(at + n, 2 * out_.capacity()));
+  }
   void append(const void* p, std::size_t n) {
-    // resize and memcpy rather than insert: g++ 12 sees a false overflow in the inlined insert.
+    // resize and memcpy rather than insert: g++ 12 sees a false overflow in the inlined insert
+    // of a small value.
+    make_room(n);
     const std::size_t at = out_.size();
     out_.resize(at + n);
-    if (n != 0) std::memcpy(out_.data() + at, p, n);
+    std::memcpy(out_.data() + at, p, n);
   }
   std::vector<char>& out_;
 };
@@ -89,8 +111,17 @@ class raw_reader {
       if (n > static_cast<std::uint64_t>(end_ - p_) / sizeof(element)) {
         throw raw_format_error("a block announces more bytes than the message holds");
       }
-      value.resize(static_cast<std::size_t>(n));
-      take(value.data(), value.size() * sizeof(element));
+      value.clear();
+      reserve_large(value, static_cast<std::size_t>(n));
+      if constexpr (sizeof(element) == 1) {
+        // Bytes need no alignment: copied in one pass, without a zero-fill first.
+        const auto* first = reinterpret_cast<const element*>(p_);
+        value.assign(first, first + n);
+        p_ += n;
+      } else {
+        value.resize(static_cast<std::size_t>(n));
+        take(value.data(), value.size() * sizeof(element));
+      }
     } else {
       take(&value, sizeof value);
     }
