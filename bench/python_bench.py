@@ -72,9 +72,12 @@ def main():
                 report("map_throughput", f"{kind}/{method}", map_items / (time.perf_counter() - t), "items/s")
 
                 payload = b"x" * echo_bytes
-                t = time.perf_counter()
-                back = get(ppe.submit(echo, payload) if kind == "ppe" else pool.apply_async(echo, (payload,)))
-                report("echo", f"{kind}/{method}", 2 * echo_bytes / 1e6 / (time.perf_counter() - t), "MB/s")
+                rates = []
+                for _ in range(3):  # the median of three: the first ones also map fresh memory
+                    t = time.perf_counter()
+                    back = get(ppe.submit(echo, payload) if kind == "ppe" else pool.apply_async(echo, (payload,)))
+                    rates.append(2 * echo_bytes / 1e6 / (time.perf_counter() - t))
+                report("echo", f"{kind}/{method}", sorted(rates)[1], "MB/s")
                 assert len(back) == len(payload) and ys[-1] == map_items and total > 0
 
 

@@ -12,11 +12,13 @@
 #include "launch/launcher.hpp"
 #include "platform/process.hpp"
 #include "registry.hpp"
+#include "spin.hpp"
 #include "worker/worker_loop.hpp"
 
 #include <mproc/errors.hpp>
 #include <mproc/pool.hpp>
 
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <deque>
@@ -136,6 +138,9 @@ class pool_engine {
   std::string last_failure_;       // what ended the last retired worker; guarded by mutex_
   std::deque<std::chrono::steady_clock::time_point> restarts_;  // guarded by mutex_
   std::uint64_t next_id_ = 0;                                   // guarded by mutex_
+  // Bumped (under mutex_) whenever the queue gains tasks or the pool closes: spinning drivers
+  // watch it instead of taking the lock.
+  std::atomic<std::uint64_t> queue_events_{0};
 
   std::mutex join_mutex_;  // serialises the joining part of shutdown
 };
@@ -290,6 +295,7 @@ void pool_engine::start_replacement(worker& w) {
             "ended so: " + last_failure_));
       }
       closed_ = true;
+      queue_events_.fetch_add(1, std::memory_order_release);
       dropped.swap(queue_);
       broken = broken_;
     } else {
@@ -376,6 +382,14 @@ std::vector<queued_task> pool_engine::take_tasks(worker& w) {
   std::vector<queued_task> taken;
   std::unique_lock lock(mutex_);
   if (w.sent.empty()) {
+    if (queue_.empty() && !closed_) {
+      // A caller that waits for each result submits the next task within microseconds.
+      const std::uint64_t seen = queue_events_.load(std::memory_order_relaxed);
+      lock.unlock();
+      thread_local spinner spin;
+      spin.spin([&] { return queue_events_.load(std::memory_order_acquire) != seen; });
+      lock.lock();
+    }
     queue_cv_.wait(lock, [this] { return !queue_.empty() || closed_; });
     if (queue_.empty()) return taken;
     taken.push_back(std::move(queue_.front()));
@@ -565,6 +579,7 @@ void pool_engine::retire(worker& w, const std::exception_ptr& why, const std::st
   {
     std::lock_guard lock(mutex_);
     for (auto it = sent.rbegin(); it != sent.rend(); ++it) queue_.push_front(std::move(it->task));
+    queue_events_.fetch_add(1, std::memory_order_release);
   }
   queue_cv_.notify_all();
 }
@@ -604,6 +619,7 @@ std::shared_ptr<task_state> pool_engine::enqueue(std::uint64_t key, std::uint32_
     if (broken_) std::rethrow_exception(broken_);
     if (closed_) throw pool_closed();
     queue_.push_back(queued_task{key, count, std::move(payload), state});
+    queue_events_.fetch_add(1, std::memory_order_release);
   }
   queue_cv_.notify_one();
   return state;
@@ -614,6 +630,7 @@ void pool_engine::shutdown(bool wait, bool cancel_pending) {
   {
     std::lock_guard lock(mutex_);
     closed_ = true;
+    queue_events_.fetch_add(1, std::memory_order_release);
     if (cancel_pending) {
       cancelling_ = true;
       dropped.swap(queue_);

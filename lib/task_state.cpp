@@ -1,3 +1,5 @@
+#include "spin.hpp"
+
 #include <mproc/detail/task_state.hpp>
 #include <mproc/errors.hpp>
 #include <mproc/future.hpp>
@@ -37,7 +39,7 @@ void task_state::set_object(std::shared_ptr<void> object) {
 
 std::shared_ptr<void> task_state::take_object() {
   std::unique_lock lock(mutex_);
-  done_cv_.wait(lock, [this] { return status_ == status::done; });
+  await_done(lock);
   if (error_) std::rethrow_exception(error_);
   return std::move(object_);
 }
@@ -51,11 +53,23 @@ void task_state::set_error(std::exception_ptr error) {
 
 void task_state::complete(std::unique_lock<std::mutex>& lock) {
   status_ = status::done;
+  done_.store(true, std::memory_order_release);
   std::vector<std::function<void()>> callbacks = std::move(callbacks_);
   callbacks_.clear();
   lock.unlock();
   done_cv_.notify_all();
   for (auto& callback : callbacks) callback();
+}
+
+// Waits for completion with `lock` held on return; spins a little first, unlocked, since a
+// short task's result often arrives within microseconds.
+void task_state::await_done(std::unique_lock<std::mutex>& lock) const {
+  if (status_ == status::done) return;
+  lock.unlock();
+  thread_local spinner spin;
+  spin.spin([this] { return done_.load(std::memory_order_acquire); });
+  lock.lock();
+  done_cv_.wait(lock, [this] { return status_ == status::done; });
 }
 
 bool task_state::ready() const {
@@ -65,7 +79,7 @@ bool task_state::ready() const {
 
 void task_state::wait() const {
   std::unique_lock lock(mutex_);
-  done_cv_.wait(lock, [this] { return status_ == status::done; });
+  await_done(lock);
 }
 
 bool task_state::wait_until(std::chrono::steady_clock::time_point deadline) const {
@@ -75,7 +89,7 @@ bool task_state::wait_until(std::chrono::steady_clock::time_point deadline) cons
 
 std::vector<char> task_state::take() {
   std::unique_lock lock(mutex_);
-  done_cv_.wait(lock, [this] { return status_ == status::done; });
+  await_done(lock);
   if (error_) std::rethrow_exception(error_);
   return std::move(value_);
 }

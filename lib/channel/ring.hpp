@@ -4,6 +4,7 @@
 // of the death through the `gone` flag and a wake-up.
 
 #include "platform/process.hpp"
+#include "spin.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -149,6 +150,12 @@ class ring {
                   platform::wake_handle waker, Ready ready,
                   std::chrono::steady_clock::time_point deadline) {
     if (peer_.gone->load(std::memory_order_acquire) != 0) return io_status::peer_gone;
+    // One spinner per thread: each thread has one role (a driver, a worker), whose waits are
+    // alike.
+    thread_local spinner spin;
+    if (spin.spin([&] { return ready() || peer_.gone->load(std::memory_order_relaxed) != 0; })) {
+      return ready() ? io_status::ok : io_status::peer_gone;
+    }
     sleeping.store(1, std::memory_order_seq_cst);
     const std::uint32_t seen = word.load(std::memory_order_seq_cst);
     io_status result = io_status::ok;

@@ -1,6 +1,7 @@
 #pragma once
 // The state a future shares with the pool: untyped result bytes or an error.
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -49,11 +50,13 @@ class task_state {
  private:
   enum class status : std::uint8_t { pending, running, done };
   void complete(std::unique_lock<std::mutex>& lock);
+  void await_done(std::unique_lock<std::mutex>& lock) const;
 
   const std::uint32_t count_;
   mutable std::mutex mutex_;
   mutable std::condition_variable done_cv_;
   status status_ = status::pending;               // guarded by mutex_
+  std::atomic<bool> done_{false};                 // status_ == done, readable without mutex_
   std::vector<char> value_;                       // guarded by mutex_
   std::shared_ptr<void> object_;                  // guarded by mutex_
   std::exception_ptr error_;                      // guarded by mutex_
