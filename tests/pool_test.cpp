@@ -14,6 +14,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <mutex>
 #include <numeric>
@@ -278,6 +279,43 @@ BOOST_DATA_TEST_CASE_F(clean_check, shared_array_is_read_and_written_in_place_by
   for (std::size_t i = 0; i < a.size(); ++i) BOOST_TEST(a[i] == 2.0 * static_cast<double>(i));
   // Each worker mapped the array once and keeps reusing that view.
   BOOST_TEST(pool.submit<tasks::sum_and_double>(a, std::size_t{0}, std::size_t{2}).get() == 2.0);
+}
+
+// The shared arrays that process `pid` has mapped (the lines of its /proc/<pid>/maps that name
+// one of this process's arrays).
+std::vector<std::string> arrays_mapped_by(int pid) {
+  std::ifstream maps("/proc/" + std::to_string(pid) + "/maps");
+  const std::string prefix = "/dev/shm/mproc-" + std::to_string(mproc_test::current_pid()) + "-a";
+  std::vector<std::string> found;
+  for (std::string line; std::getline(maps, line);) {
+    if (line.find(prefix) != std::string::npos) found.push_back(line);
+  }
+  return found;
+}
+
+BOOST_TEST_DECORATOR(*boost::unit_test::precondition(mproc_test::posix_only{
+    "reads the worker's /proc/<pid>/maps"}))
+BOOST_DATA_TEST_CASE_F(clean_check, an_idle_worker_unmaps_the_arrays_it_kept_mapped,
+                       bdata::make(methods), method) {
+  mproc::process_pool pool(options(method, 1));
+  const int worker = pool.submit<tasks::worker_pid>().get();
+  {
+    mproc::shared_array<double> a(std::size_t{1} << 20);  // 8 MiB
+    a[0] = 1.0;
+    BOOST_TEST(pool.submit<tasks::sum_and_double>(a, std::size_t{0}, std::size_t{1}).get() == 1.0);
+    BOOST_TEST(pool.submit<tasks::sum_and_double>(a, std::size_t{0}, std::size_t{1}).get() == 2.0);
+  }  // released here: the worker has no task left that uses it
+  // Reusing the mapping between tasks must not keep the memory alive: once idle, the worker
+  // unmaps it (after 100 ms). Polled with a generous deadline: the machine may be slow.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  std::vector<std::string> mapped = arrays_mapped_by(worker);
+  while (!mapped.empty() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::yield();
+    mapped = arrays_mapped_by(worker);
+  }
+  BOOST_TEST(mapped.empty(),
+             "still mapped in worker " << worker << ": " << (mapped.empty() ? "" : mapped.front()));
+  BOOST_TEST(pool.submit<tasks::worker_pid>().get() == worker);  // the same, healthy worker
 }
 
 BOOST_DATA_TEST_CASE_F(clean_check, a_shared_array_released_before_its_task_is_a_clear_error,

@@ -96,6 +96,20 @@ class ring {
     });
   }
 
+  /// Waits until there is something to read, or until `deadline`.
+  io_status wait_readable(std::chrono::steady_clock::time_point deadline) {
+    const std::uint64_t rp = c_.read_pos.load(std::memory_order_relaxed);
+    while (c_.write_pos.load(std::memory_order_acquire) == rp) {
+      if (const io_status s = sleep(
+              c_.data_signal, c_.reader_sleeping, wakers_.data,
+              [&] { return c_.write_pos.load(std::memory_order_seq_cst) != rp; }, deadline);
+          s != io_status::ok) {
+        return s;
+      }
+    }
+    return io_status::ok;
+  }
+
   static std::chrono::steady_clock::time_point no_deadline() noexcept {
     return std::chrono::steady_clock::time_point::max();
   }

@@ -3,6 +3,7 @@
 
 #include "platform/process.hpp"
 #include "platform/shared_memory.hpp"
+#include "worker/worker_loop.hpp"
 
 #include <mproc/errors.hpp>
 #include <mproc/shared_array.hpp>
@@ -10,6 +11,7 @@
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <vector>
 
 namespace mproc::detail {
 
@@ -35,6 +37,10 @@ class mapped_block final : public shared_block {
 // Views a worker has mapped, so that tasks given the same array map it once.
 std::mutex views_mutex;
 std::map<std::string, std::weak_ptr<shared_block>> views;  // guarded by views_mutex
+// In a worker, the arrays of recent tasks stay mapped until it is idle (see
+// release_recent_views): mapping and unmapping for each task costs more than a round trip.
+constexpr std::size_t recent_limit = 8;
+std::vector<std::shared_ptr<shared_block>> recent;  // guarded by views_mutex
 
 }  // namespace
 
@@ -69,6 +75,10 @@ std::shared_ptr<shared_block> shared_block::open(const std::string& name, std::s
     auto block = std::make_shared<mapped_block>(name, std::move(memory), false);
     std::erase_if(views, [](const auto& v) { return v.second.expired(); });
     views[name] = block;
+    if (worker::active()) {
+      if (recent.size() == recent_limit) recent.erase(recent.begin());
+      recent.push_back(block);
+    }
     return block;
   } catch (const serialization_error&) {
     throw;
@@ -78,6 +88,15 @@ std::shared_ptr<shared_block> shared_block::open(const std::string& name, std::s
                               "alive until its tasks complete): " +
                               e.what());
   }
+}
+
+bool release_recent_views() {
+  std::vector<std::shared_ptr<shared_block>> released;
+  {
+    std::lock_guard lock(views_mutex);
+    released.swap(recent);
+  }
+  return !released.empty();  // unmapped here, outside the lock
 }
 
 }  // namespace mproc::detail

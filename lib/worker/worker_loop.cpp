@@ -7,6 +7,7 @@
 
 #include <boost/core/demangle.hpp>
 
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -112,10 +113,17 @@ void serve(std::shared_ptr<channel::segment> seg, int lifeline, const std::strin
   // Both buffers are kept from task to task, so that a large message after the first finds its
   // memory mapped already; one much larger than usual is released after use.
   constexpr std::size_t kept = std::size_t{128} << 20;
+  constexpr auto keep_views = std::chrono::milliseconds(100);
   std::vector<char> payload;
   std::vector<char> result;
   for (;;) {
     try {
+      // Shared arrays stay mapped while tasks keep coming; an idle worker unmaps them, so that
+      // an array the application released does not live on in its memory.
+      if (ep.in.wait_readable(std::chrono::steady_clock::now() + keep_views) ==
+          channel::io_status::timed_out) {
+        detail::release_recent_views();
+      }
       if (ep.receive(h, payload) != channel::io_status::ok) leave(0);
     } catch (const std::exception&) {
       leave(3);  // corrupt channel: nothing can be trusted any more
