@@ -141,6 +141,7 @@ class pool_engine {
   // Bumped (under mutex_) whenever the queue gains tasks or the pool closes: spinning drivers
   // watch it instead of taking the lock.
   std::atomic<std::uint64_t> queue_events_{0};
+  bool driver_spinning_ = false;  // an idle driver watches queue_events_; guarded by mutex_
 
   std::mutex join_mutex_;  // serialises the joining part of shutdown
 };
@@ -382,18 +383,24 @@ std::vector<queued_task> pool_engine::take_tasks(worker& w) {
   std::vector<queued_task> taken;
   std::unique_lock lock(mutex_);
   if (w.sent.empty()) {
-    if (queue_.empty() && !closed_) {
-      // A caller that waits for each result submits the next task within microseconds.
+    if (queue_.empty() && !closed_ && !driver_spinning_) {
+      // A caller that waits for each result submits the next task within microseconds. One
+      // idle driver at a time spins for it: the one whose worker just finished, still warm;
+      // the others sleep, and enqueue does not wake them while this one watches.
+      driver_spinning_ = true;
       const std::uint64_t seen = queue_events_.load(std::memory_order_relaxed);
       lock.unlock();
       thread_local spinner spin;
       spin.spin([&] { return queue_events_.load(std::memory_order_acquire) != seen; });
       lock.lock();
+      driver_spinning_ = false;
     }
     queue_cv_.wait(lock, [this] { return !queue_.empty() || closed_; });
     if (queue_.empty()) return taken;
     taken.push_back(std::move(queue_.front()));
     queue_.pop_front();
+    // Tasks queued while a driver spun woke nobody: pass them on.
+    if (!queue_.empty()) queue_cv_.notify_one();
   }
   // Another idle worker should get the next task; so should anyone, if tasks are long or their
   // length is not known yet.
@@ -614,14 +621,16 @@ void pool_engine::kill_all() noexcept {
 std::shared_ptr<task_state> pool_engine::enqueue(std::uint64_t key, std::uint32_t count,
                                                  std::vector<char> payload) {
   auto state = std::make_shared<task_state>(count);
+  bool wake = false;
   {
     std::lock_guard lock(mutex_);
     if (broken_) std::rethrow_exception(broken_);
     if (closed_) throw pool_closed();
     queue_.push_back(queued_task{key, count, std::move(payload), state});
     queue_events_.fetch_add(1, std::memory_order_release);
+    wake = !driver_spinning_;  // a spinning driver sees the task and passes on what it leaves
   }
-  queue_cv_.notify_one();
+  if (wake) queue_cv_.notify_one();
   return state;
 }
 

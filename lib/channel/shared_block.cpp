@@ -1,9 +1,10 @@
 // Shared memory for mproc::shared_array: one owner-only segment per array, named so that
 // workers can map it, and removed when the creating process's last reference goes.
 
+#include "channel/shared_block.hpp"
+
 #include "platform/process.hpp"
 #include "platform/shared_memory.hpp"
-#include "worker/worker_loop.hpp"
 
 #include <mproc/errors.hpp>
 #include <mproc/shared_array.hpp>
@@ -41,6 +42,7 @@ std::map<std::string, std::weak_ptr<shared_block>> views;  // guarded by views_m
 // release_recent_views): mapping and unmapping for each task costs more than a round trip.
 constexpr std::size_t recent_limit = 8;
 std::vector<std::shared_ptr<shared_block>> recent;  // guarded by views_mutex
+bool keeping_recent = false;                        // guarded by views_mutex
 
 }  // namespace
 
@@ -75,7 +77,7 @@ std::shared_ptr<shared_block> shared_block::open(const std::string& name, std::s
     auto block = std::make_shared<mapped_block>(name, std::move(memory), false);
     std::erase_if(views, [](const auto& v) { return v.second.expired(); });
     views[name] = block;
-    if (worker::active()) {
+    if (keeping_recent) {
       if (recent.size() == recent_limit) recent.erase(recent.begin());
       recent.push_back(block);
     }
@@ -88,6 +90,11 @@ std::shared_ptr<shared_block> shared_block::open(const std::string& name, std::s
                               "alive until its tasks complete): " +
                               e.what());
   }
+}
+
+void keep_recent_views() noexcept {
+  std::lock_guard lock(views_mutex);
+  keeping_recent = true;
 }
 
 bool release_recent_views() {

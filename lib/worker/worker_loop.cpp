@@ -1,5 +1,6 @@
 #include "worker/worker_loop.hpp"
 
+#include "channel/shared_block.hpp"
 #include "platform/process.hpp"
 #include "registry.hpp"
 
@@ -114,6 +115,7 @@ void serve(std::shared_ptr<channel::segment> seg, int lifeline, const std::strin
   // memory mapped already; one much larger than usual is released after use.
   constexpr std::size_t kept = std::size_t{128} << 20;
   constexpr auto keep_views = std::chrono::milliseconds(100);
+  detail::keep_recent_views();
   std::vector<char> payload;
   std::vector<char> result;
   for (;;) {

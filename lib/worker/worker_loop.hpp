@@ -31,10 +31,3 @@ inline constexpr std::size_t secret_size = 32;
 bool active() noexcept;
 
 }  // namespace mproc::worker
-
-namespace mproc::detail {
-
-/// Unmaps the shared arrays this worker kept mapped for its next tasks; true if it had any.
-bool release_recent_views();
-
-}  // namespace mproc::detail
