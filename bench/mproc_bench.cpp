@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <csignal>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -11,7 +12,14 @@
 #include <random>
 #include <vector>
 
+#include <unistd.h>
+
 int inc(int x) { return x + 1; }
+int die(int) {
+  std::raise(SIGKILL);  // a worker killed in the middle of its task
+  return 0;
+}
+int worker_pid(int) { return static_cast<int>(::getpid()); }
 std::vector<char> echo(std::vector<char> v) { return v; }
 double first_and_last(mproc::shared_array<double> a) { return a[0] + a[a.size() - 1]; }
 
@@ -145,6 +153,52 @@ int main(int argc, char** argv) try {
       report(k == 0 ? "pass_shared_1KiB" : "pass_shared_1GiB", m, pass_us[k][pass_us[k].size() / 2],
              "us");
     }
+  }
+  // A worker dies with 20 tasks queued behind its task: how soon that task fails, how many
+  // others fail with it, and (on one worker) how soon a replacement serves the next task.
+  for (const mproc::start_method m : {mproc::start_method::fork, mproc::start_method::spawn}) {
+    std::vector<double> fail_ms;
+    std::vector<double> replace_ms;
+    int others_failed = 0;
+    const int rounds = quick ? 2 : 5;
+    for (int round = 0; round < rounds; ++round) {
+      {  // one pool at a time: a fork needs a process without threads
+        mproc::process_pool pool(options(m, 2));
+        const auto t = clock_type::now();
+        mproc::future<int> doomed = pool.submit<die>(0);
+        std::vector<mproc::future<int>> queued;
+        for (int i = 0; i < 20; ++i) queued.push_back(pool.submit<inc>(i));
+        try {
+          doomed.get();
+          return 1;
+        } catch (const mproc::worker_crashed&) {
+          fail_ms.push_back(seconds_since(t) * 1e3);
+        }
+        for (int i = 0; i < 20; ++i) {
+          try {
+            if (queued[static_cast<std::size_t>(i)].get() != i + 1) return 1;
+          } catch (const mproc::error&) {
+            ++others_failed;
+          }
+        }
+      }
+      mproc::process_pool single(options(m, 1));
+      const int before = single.submit<worker_pid>(0).get();
+      mproc::future<int> killed = single.submit<die>(0);
+      try {
+        killed.get();
+        return 1;
+      } catch (const mproc::worker_crashed&) {
+      }
+      const auto r = clock_type::now();
+      if (single.submit<worker_pid>(0).get() == before) return 1;
+      replace_ms.push_back(seconds_since(r) * 1e3);
+    }
+    std::sort(fail_ms.begin(), fail_ms.end());
+    std::sort(replace_ms.begin(), replace_ms.end());
+    report("crash_fails_task", m, fail_ms[fail_ms.size() / 2], "ms");
+    report("crash_fails_others", m, static_cast<double>(others_failed) / rounds, "tasks");
+    report("crash_replaced", m, replace_ms[replace_ms.size() / 2], "ms");
   }
   return 0;
 } catch (const std::exception& e) {

@@ -3,6 +3,8 @@ concurrent.futures.ProcessPoolExecutor ("ppe") and multiprocessing.Pool ("mp"), 
 figure: "<figure> <pool>/<method> <value> <unit>". --quick shrinks them."""
 import concurrent.futures as cf
 import multiprocessing as mp
+import os
+import signal
 import sys
 import time
 
@@ -13,6 +15,10 @@ def inc(x):
 
 def echo(v):
     return v
+
+
+def die(x):
+    os.kill(os.getpid(), signal.SIGKILL)  # a worker killed in the middle of its task
 
 
 def report(figure, name, value, unit):
@@ -79,6 +85,45 @@ def main():
                     rates.append(2 * echo_bytes / 1e6 / (time.perf_counter() - t))
                 report("echo", f"{kind}/{method}", sorted(rates)[2], "MB/s")
                 assert len(back) == len(payload) and ys[-1] == map_items and total > 0
+
+    # A worker dies with 20 tasks queued behind its task: how soon that task fails and how many
+    # others fail with it (per crash). multiprocessing.Pool never resolves the task: "inf" after a 2 s wait.
+    rounds = 2 if quick else 5
+    for method in ("fork", "spawn"):
+        ctx = mp.get_context(method)
+        for kind in ("ppe", "mp"):
+            fail_ms, others_failed = [], 0
+            for _ in range(rounds):
+                if kind == "ppe":
+                    with cf.ProcessPoolExecutor(max_workers=2, mp_context=ctx) as ppe:
+                        ppe.submit(inc, 0).result()  # workers up, as mproc's pool is
+                        t = time.perf_counter()
+                        doomed = ppe.submit(die, 0)
+                        queued = [ppe.submit(inc, i) for i in range(20)]
+                        try:
+                            doomed.result()
+                        except cf.process.BrokenProcessPool:
+                            fail_ms.append((time.perf_counter() - t) * 1e3)
+                        for f in queued:
+                            try:
+                                f.result()
+                            except cf.process.BrokenProcessPool:
+                                others_failed += 1
+                else:
+                    with ctx.Pool(2) as pool:
+                        t = time.perf_counter()
+                        doomed = pool.apply_async(die, (0,))
+                        queued = [pool.apply_async(inc, (i,)) for i in range(20)]
+                        for i, f in enumerate(queued):
+                            others_failed += 0 if f.get(timeout=10) == i + 1 else 1
+                        try:
+                            doomed.get(timeout=2)
+                            fail_ms.append((time.perf_counter() - t) * 1e3)
+                        except mp.TimeoutError:
+                            fail_ms.append(float("inf"))
+            fail_ms.sort()
+            report("crash_fails_task", f"{kind}/{method}", fail_ms[len(fail_ms) // 2], "ms")
+            report("crash_fails_others", f"{kind}/{method}", others_failed / rounds, "tasks")
 
 
 if __name__ == "__main__":
