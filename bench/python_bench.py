@@ -87,44 +87,50 @@ def main():
                 assert len(back) == len(payload) and ys[-1] == map_items and total > 0
 
     # A worker dies with 20 tasks queued behind its task: how soon that task fails and how many
-    # others fail with it (per crash). multiprocessing.Pool never resolves the task: "inf" after a 2 s wait.
+    # others fail with it (per crash). Every wait is bounded (10 s): Python's pools can hang
+    # after a worker is killed, and multiprocessing.Pool never resolves the task ("inf").
     rounds = 2 if quick else 5
+    lost = (cf.process.BrokenProcessPool, cf.TimeoutError, mp.TimeoutError)
     for method in ("fork", "spawn"):
         ctx = mp.get_context(method)
         for kind in ("ppe", "mp"):
             fail_ms, others_failed = [], 0
             for _ in range(rounds):
                 if kind == "ppe":
-                    with cf.ProcessPoolExecutor(max_workers=2, mp_context=ctx) as ppe:
-                        ppe.submit(inc, 0).result()  # workers up, as mproc's pool is
-                        t = time.perf_counter()
-                        doomed = ppe.submit(die, 0)
-                        queued = [ppe.submit(inc, i) for i in range(20)]
-                        try:
-                            doomed.result()
-                        except cf.process.BrokenProcessPool:
-                            fail_ms.append((time.perf_counter() - t) * 1e3)
-                        for f in queued:
-                            try:
-                                f.result()
-                            except cf.process.BrokenProcessPool:
-                                others_failed += 1
+                    ppe = cf.ProcessPoolExecutor(max_workers=2, mp_context=ctx)
+                    ppe.submit(inc, 0).result(timeout=10)  # workers up, as mproc's pool is
+                    call, get = (lambda *a: ppe.submit(*a)), (lambda f, s: f.result(timeout=s))
                 else:
-                    with ctx.Pool(2) as pool:
-                        t = time.perf_counter()
-                        doomed = pool.apply_async(die, (0,))
-                        queued = [pool.apply_async(inc, (i,)) for i in range(20)]
-                        for i, f in enumerate(queued):
-                            others_failed += 0 if f.get(timeout=10) == i + 1 else 1
+                    pool = ctx.Pool(2)
+                    call, get = (lambda fn, x: pool.apply_async(fn, (x,))), (lambda f, s: f.get(timeout=s))
+                try:
+                    t = time.perf_counter()
+                    doomed = call(die, 0)
+                    queued = []
+                    for i in range(20):
                         try:
-                            doomed.get(timeout=2)
-                            fail_ms.append((time.perf_counter() - t) * 1e3)
-                        except mp.TimeoutError:
-                            fail_ms.append(float("inf"))
+                            queued.append((i, call(inc, i)))
+                        except lost:  # the pool broke while tasks were being submitted
+                            others_failed += 1
+                    try:
+                        get(doomed, 10 if kind == "ppe" else 2)
+                        fail_ms.append(float("inf"))  # it cannot succeed: its worker died
+                    except lost as e:
+                        resolved = not isinstance(e, (cf.TimeoutError, mp.TimeoutError))
+                        fail_ms.append((time.perf_counter() - t) * 1e3 if resolved else float("inf"))
+                    for i, f in queued:
+                        try:
+                            others_failed += 0 if get(f, 10) == i + 1 else 1
+                        except lost:
+                            others_failed += 1
+                finally:
+                    if kind == "ppe":
+                        ppe.shutdown(wait=False, cancel_futures=True)
+                    else:
+                        pool.terminate()
             fail_ms.sort()
             report("crash_fails_task", f"{kind}/{method}", fail_ms[len(fail_ms) // 2], "ms")
             report("crash_fails_others", f"{kind}/{method}", others_failed / rounds, "tasks")
-
 
 if __name__ == "__main__":
     main()

@@ -251,6 +251,36 @@ BOOST_DATA_TEST_CASE_F(mproc_test::clean_check, raw_coded_types_cross_intact,
   for (std::size_t i = 0; i < words.size(); ++i) BOOST_TEST(loud[i] == words[i] + "!");
 }
 
+static_assert(mproc::detail::raw_codec<mproc::shared_array<double>>,
+              "a shared_array is a handle: it travels as raw bytes");
+
+BOOST_AUTO_TEST_CASE(a_shared_array_handle_crosses_as_raw_bytes_and_rejects_a_bad_count) {
+  namespace d = mproc::detail;
+  mproc::shared_array<double> a(16);
+  a[15] = 2.5;
+  std::vector<char> bytes;
+  d::raw_writer(bytes).put(a);
+  std::vector<mproc::shared_array<double>> back;
+  d::decode_values(bytes, 1, back);
+  BOOST_TEST_REQUIRE(back.size() == 1U);
+  BOOST_TEST(back[0].size() == 16U);
+  BOOST_TEST(back[0][15] == 2.5);
+  back[0][0] = 1.5;  // the same memory, not a copy
+  BOOST_TEST(a[0] == 1.5);
+  // A count whose byte size overflows is refused before anything is mapped.
+  std::vector<char> lie;
+  d::raw_writer w(lie);
+  w.put(std::string("mproc-0-anything"));
+  w.put(std::uint64_t{1} << 62);
+  std::vector<mproc::shared_array<double>> none;
+  try {
+    d::decode_values(lie, 1, none);
+    BOOST_FAIL("an overflowing element count was accepted");
+  } catch (const mproc::serialization_error& e) {
+    BOOST_TEST(std::string(e.what()).find("more elements than memory") != std::string::npos);
+  }
+}
+
 BOOST_AUTO_TEST_CASE(malformed_raw_bytes_are_a_serialization_error) {
   namespace d = mproc::detail;
   std::vector<char> bytes;

@@ -1,5 +1,7 @@
 #pragma once
 
+#include <mproc/detail/codec.hpp>
+#include <mproc/errors.hpp>
 #include <mproc/serializable.hpp>
 
 #include <boost/serialization/split_member.hpp>
@@ -87,13 +89,42 @@ class shared_array {
     std::string name;
     std::uint64_t n = 0;
     ar >> name >> n;
+    attach(name, n);
+  }
+  BOOST_SERIALIZATION_SPLIT_MEMBER()
+
+  // The same two fields as raw bytes, for calls whose arguments all travel raw.
+  friend class detail::raw_writer;
+  friend class detail::raw_reader;
+  void raw_put(detail::raw_writer& out) const {
+    out.put(block_ ? block_->name() : std::string());
+    out.put(static_cast<std::uint64_t>(size_));
+  }
+  void raw_get(detail::raw_reader& in) {
+    std::string name;
+    std::uint64_t n = 0;
+    in.get(name);
+    in.get(n);
+    attach(name, n);
+  }
+
+  // Maps the array `name` of `n` elements that arrived with a task.
+  void attach(const std::string& name, std::uint64_t n) {
+    if (n > SIZE_MAX / sizeof(T)) {
+      throw serialization_error(
+          "cannot decode a shared_array: it announces more elements than memory can hold");
+    }
     size_ = static_cast<std::size_t>(n);
     block_ = name.empty() ? nullptr : detail::shared_block::open(name, size_ * sizeof(T));
   }
-  BOOST_SERIALIZATION_SPLIT_MEMBER()
 
   std::shared_ptr<detail::shared_block> block_;
   std::size_t size_ = 0;
 };
+
+namespace detail {
+template <class T>
+struct raw_self<shared_array<T>> : std::true_type {};
+}  // namespace detail
 
 }  // namespace mproc

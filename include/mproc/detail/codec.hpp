@@ -42,10 +42,15 @@ struct raw_block<std::vector<U>>
 template <>
 struct raw_block<std::string> : std::true_type {};
 
+/// Types that write themselves as raw bytes with `raw_put(raw_writer&)` and read themselves
+/// back with `raw_get(raw_reader&)`: handles such as `shared_array`.
+template <class T>
+struct raw_self : std::false_type {};
+
 /// Whether values of `T` travel as raw bytes instead of through a Boost archive.
 template <class T>
 inline constexpr bool raw_codec =
-    std::is_arithmetic_v<T> || std::is_enum_v<T> || raw_block<T>::value;
+    std::is_arithmetic_v<T> || std::is_enum_v<T> || raw_block<T>::value || raw_self<T>::value;
 
 template <class Tuple>
 struct raw_tuple;
@@ -75,6 +80,8 @@ class raw_writer {
       const std::size_t size = value.size() * sizeof(typename T::value_type);
       make_room(size);
       out_.insert(out_.end(), bytes, bytes + size);  // one pass: no zero-fill first
+    } else if constexpr (raw_self<T>::value) {
+      value.raw_put(*this);
     } else {
       append(&value, sizeof value);
     }
@@ -122,6 +129,8 @@ class raw_reader {
         value.resize(static_cast<std::size_t>(n));
         take(value.data(), value.size() * sizeof(element));
       }
+    } else if constexpr (raw_self<T>::value) {
+      value.raw_get(*this);
     } else {
       take(&value, sizeof value);
     }
