@@ -281,14 +281,20 @@ BOOST_DATA_TEST_CASE_F(clean_check, shared_array_is_read_and_written_in_place_by
   BOOST_TEST(pool.submit<tasks::sum_and_double>(a, std::size_t{0}, std::size_t{2}).get() == 2.0);
 }
 
-// The shared arrays that process `pid` has mapped (the lines of its /proc/<pid>/maps that name
-// one of this process's arrays).
-std::vector<std::string> arrays_mapped_by(int pid) {
+// The shared-memory mappings of `bytes` bytes that process `pid` holds from this process (the
+// lines of its /proc/<pid>/maps). The size tells an array from a channel segment: both are
+// named "mproc-<pid>-<random hex>", and the hex may begin with the arrays' "a".
+std::vector<std::string> arrays_mapped_by(int pid, std::size_t bytes) {
   std::ifstream maps("/proc/" + std::to_string(pid) + "/maps");
-  const std::string prefix = "/dev/shm/mproc-" + std::to_string(mproc_test::current_pid()) + "-a";
+  const std::string prefix = "/dev/shm/mproc-" + std::to_string(mproc_test::current_pid()) + "-";
   std::vector<std::string> found;
   for (std::string line; std::getline(maps, line);) {
-    if (line.find(prefix) != std::string::npos) found.push_back(line);
+    if (line.find(prefix) == std::string::npos) continue;
+    const std::size_t dash = line.find('-');
+    const std::size_t space = line.find(' ');
+    const auto start = std::stoull(line.substr(0, dash), nullptr, 16);
+    const auto end = std::stoull(line.substr(dash + 1, space - dash - 1), nullptr, 16);
+    if (end - start == bytes) found.push_back(line);
   }
   return found;
 }
@@ -299,8 +305,9 @@ BOOST_DATA_TEST_CASE_F(clean_check, an_idle_worker_unmaps_the_arrays_it_kept_map
                        bdata::make(methods), method) {
   mproc::process_pool pool(options(method, 1));
   const int worker = pool.submit<tasks::worker_pid>().get();
+  constexpr std::size_t array_bytes = std::size_t{8} << 20;
   {
-    mproc::shared_array<double> a(std::size_t{1} << 20);  // 8 MiB
+    mproc::shared_array<double> a(array_bytes / sizeof(double));
     a[0] = 1.0;
     BOOST_TEST(pool.submit<tasks::sum_and_double>(a, std::size_t{0}, std::size_t{1}).get() == 1.0);
     BOOST_TEST(pool.submit<tasks::sum_and_double>(a, std::size_t{0}, std::size_t{1}).get() == 2.0);
@@ -308,10 +315,10 @@ BOOST_DATA_TEST_CASE_F(clean_check, an_idle_worker_unmaps_the_arrays_it_kept_map
   // Reusing the mapping between tasks must not keep the memory alive: once idle, the worker
   // unmaps it (after 100 ms). Polled with a generous deadline: the machine may be slow.
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  std::vector<std::string> mapped = arrays_mapped_by(worker);
+  std::vector<std::string> mapped = arrays_mapped_by(worker, array_bytes);
   while (!mapped.empty() && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::yield();
-    mapped = arrays_mapped_by(worker);
+    mapped = arrays_mapped_by(worker, array_bytes);
   }
   BOOST_TEST(mapped.empty(),
              "still mapped in worker " << worker << ": " << (mapped.empty() ? "" : mapped.front()));

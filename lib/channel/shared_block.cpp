@@ -97,13 +97,10 @@ void keep_recent_views() noexcept {
   keeping_recent = true;
 }
 
-bool release_recent_views() {
+void release_recent_views() {
   std::vector<std::shared_ptr<shared_block>> released;
-  {
-    std::lock_guard lock(views_mutex);
-    released.swap(recent);
-  }
-  return !released.empty();  // unmapped here, outside the lock
-}
+  std::lock_guard lock(views_mutex);
+  released.swap(recent);
+}  // the lock goes first, then `released`: unmapping happens outside it
 
 }  // namespace mproc::detail

@@ -8,7 +8,7 @@ namespace mproc::detail {
 /// and unmaps them with `release_recent_views` when idle).
 void keep_recent_views() noexcept;
 
-/// Unmaps the arrays kept for the next tasks; returns whether there were any.
-bool release_recent_views();
+/// Unmaps the arrays kept for the next tasks.
+void release_recent_views();
 
 }  // namespace mproc::detail
