@@ -6,13 +6,19 @@
 // parent between tasks. The worker runs them strictly in order and answers each before it reads
 // the next, so the oldest unanswered task is the one it was running: when the worker dies, that
 // task fails and the others in its pipeline go back to the front of the queue.
+//
+// A task submitted while a worker is idle skips the queue and the driver: the submitting
+// thread writes it into that worker's ring, and the thread that waits for its future reads the
+// answer from the ring itself (three threads handing off on two cores cost more than the work).
+// The worker's driver stays parked. It takes the task over when it has a reason to: more work
+// queued, the pool closing, the task's deadline, the worker's death, or a waiter that hands the
+// task back (a timed wait, a poll, a callback, or a receive that did not end in an answer).
 
 #include "channel/channel.hpp"
 #include "init_state.hpp"
 #include "launch/launcher.hpp"
 #include "platform/process.hpp"
 #include "registry.hpp"
-#include "spin.hpp"
 #include "worker/worker_loop.hpp"
 
 #include <mproc/errors.hpp>
@@ -50,6 +56,24 @@ struct sent_task {
   queued_task task;
   std::uint64_t id = 0;
 };
+
+// What one receive of a task's answer brought.
+struct received {
+  channel::io_status status = channel::io_status::ok;
+  channel::message_header reply;
+  std::vector<char> payload;
+  std::exception_ptr error;  // the receive threw (a malformed message)
+};
+
+received receive_answer(channel::endpoint ep, std::chrono::steady_clock::time_point deadline) {
+  received r;
+  try {
+    r.status = ep.receive(r.reply, r.payload, deadline);
+  } catch (...) {
+    r.error = std::current_exception();
+  }
+  return r;
+}
 
 // Turns a failure message from a worker into the exception its future rethrows.
 std::exception_ptr failure_to_exception(const channel::message_header& h,
@@ -91,7 +115,12 @@ class pool_engine {
   start_method method() const noexcept { return launcher_->method(); }
 
  private:
-  struct worker {
+  struct worker final : task_state::route {
+    explicit worker(pool_engine& e) : engine(e) {}
+    void collect(task_state& task) override { engine.collect_direct(*this, task); }
+    void release(task_state&) override { engine.release_direct(*this); }
+
+    pool_engine& engine;
     std::shared_ptr<channel::segment> seg;
     int lifeline = -1;           // write end: the worker exits once it is closed
     std::string secret;          // what the worker must send back in its hello
@@ -99,9 +128,18 @@ class pool_engine {
     int handle = -1;             // names the process for kills; guarded by mutex_
     std::size_t served = 0;      // tasks run by the current process
     std::deque<sent_task> sent;  // oldest (running) first; guarded by mutex_
-    std::chrono::steady_clock::time_point head_since;  // when sent.front() started; driver only
-    std::chrono::nanoseconds task_time{0};  // recent time per task (a moving average); driver only
+    std::chrono::steady_clock::time_point head_since;  // when sent.front() started; mutex_
+    std::chrono::nanoseconds task_time{0};  // recent time per task (a moving average); mutex_
     std::thread driver;
+    // The driver waits on `wake` (with mutex_) while it has nothing to do; guarded by mutex_.
+    std::condition_variable wake;
+    bool parked = false;      // the driver waits on `wake` and nobody has woken it yet
+    bool open = false;        // idle, driver parked: a submit may send a task straight to it
+    bool direct = false;      // sent.front() was sent by a submitting thread; the driver waits
+    bool wants_lane = false;  // the driver waits to take the direct task over
+    bool returned = false;    // the direct task was handed back to the driver
+    std::optional<received> answer;  // what the thread that handed it back had received
+    std::chrono::steady_clock::time_point idle_since;  // when sent last became empty
   };
 
   void launch(worker& w);
@@ -115,8 +153,19 @@ class pool_engine {
   void start_replacement(worker& w);
   void drive(worker& w);
   std::vector<queued_task> take_tasks(worker& w);
+  bool await_work(worker& w, std::unique_lock<std::mutex>& lock);
+  void park(worker& w, std::unique_lock<std::mutex>& lock,
+            std::chrono::steady_clock::time_point deadline);
+  static void wake(worker& w);
+  void wake_one();
+  void wake_all();
+  worker* pick_open(std::size_t payload_size);
+  std::chrono::steady_clock::time_point deadline_of(const worker& w) const;
+  void collect_direct(worker& w, task_state& task);
+  void release_direct(worker& w);
   void send_tasks(worker& w, std::vector<queued_task>& tasks);
   void collect(worker& w);
+  void settle(worker& w, received& r);
   void finish_head(worker& w);
   void retire(worker& w, const std::exception_ptr& why, const std::string& task);
   void stop(worker& w);
@@ -129,7 +178,6 @@ class pool_engine {
   std::vector<std::unique_ptr<worker>> workers_;
 
   std::mutex mutex_;
-  std::condition_variable queue_cv_;
   std::deque<queued_task> queue_;  // guarded by mutex_
   bool closed_ = false;            // guarded by mutex_
   std::size_t idle_ = 0;           // workers with nothing sent; guarded by mutex_
@@ -138,10 +186,6 @@ class pool_engine {
   std::string last_failure_;       // what ended the last retired worker; guarded by mutex_
   std::deque<std::chrono::steady_clock::time_point> restarts_;  // guarded by mutex_
   std::uint64_t next_id_ = 0;                                   // guarded by mutex_
-  // Bumped (under mutex_) whenever the queue gains tasks or the pool closes: spinning drivers
-  // watch it instead of taking the lock.
-  std::atomic<std::uint64_t> queue_events_{0};
-  bool driver_spinning_ = false;  // an idle driver watches queue_events_; guarded by mutex_
 
   std::mutex join_mutex_;  // serialises the joining part of shutdown
 };
@@ -170,7 +214,7 @@ pool_engine::pool_engine(const pool_options& options) : options_(options) {
 
   std::size_t n = options.workers != 0 ? options.workers : std::thread::hardware_concurrency();
   if (n == 0) n = 1;
-  for (std::size_t i = 0; i < n; ++i) workers_.push_back(std::make_unique<worker>());
+  for (std::size_t i = 0; i < n; ++i) workers_.push_back(std::make_unique<worker>(*this));
   idle_ = n;
   try {
     // Workers start before this pool starts any thread of its own.
@@ -205,8 +249,13 @@ void pool_engine::launch(worker& w) {
     w.lifeline = started.lifeline;
     w.handle = platform::open_handle(started.pid);
   }
-  const std::error_code ec =
-      watcher_.watch(started.pid, [seg = w.seg] { seg->mark_worker_gone(); });
+  // The death of a worker wakes whoever reads its ring, and its driver: a driver whose worker
+  // died while idle or holding a direct task replaces it at once.
+  const std::error_code ec = watcher_.watch(started.pid, [this, &w, seg = w.seg] {
+    seg->mark_worker_gone();
+    std::lock_guard lock(mutex_);
+    wake(w);
+  });
   if (ec || w.handle < 0) {
     end_process(w);
     throw start_error("cannot watch worker " + std::to_string(started.pid) + ": " +
@@ -296,15 +345,14 @@ void pool_engine::start_replacement(worker& w) {
             "ended so: " + last_failure_));
       }
       closed_ = true;
-      queue_events_.fetch_add(1, std::memory_order_release);
       dropped.swap(queue_);
       broken = broken_;
+      wake_all();
     } else {
       restarts_.push_back(now);
     }
   }
   if (broken) {
-    queue_cv_.notify_all();
     for (queued_task& t : dropped) t.state->set_error(broken);
     std::rethrow_exception(broken);
   }
@@ -382,25 +430,12 @@ void pool_engine::await_initializer(worker& w) {
 std::vector<queued_task> pool_engine::take_tasks(worker& w) {
   std::vector<queued_task> taken;
   std::unique_lock lock(mutex_);
-  if (w.sent.empty()) {
-    if (queue_.empty() && !closed_ && !driver_spinning_) {
-      // A caller that waits for each result submits the next task within microseconds. One
-      // idle driver at a time spins for it: the one whose worker just finished, still warm;
-      // the others sleep, and enqueue does not wake them while this one watches.
-      driver_spinning_ = true;
-      const std::uint64_t seen = queue_events_.load(std::memory_order_relaxed);
-      lock.unlock();
-      thread_local spinner spin;
-      spin.spin([&] { return queue_events_.load(std::memory_order_acquire) != seen; });
-      lock.lock();
-      driver_spinning_ = false;
+  if (w.sent.empty() || w.direct) {
+    if (!await_work(w, lock)) return taken;
+    if (w.sent.empty()) {
+      taken.push_back(std::move(queue_.front()));
+      queue_.pop_front();
     }
-    queue_cv_.wait(lock, [this] { return !queue_.empty() || closed_; });
-    if (queue_.empty()) return taken;
-    taken.push_back(std::move(queue_.front()));
-    queue_.pop_front();
-    // Tasks queued while a driver spun woke nobody: pass them on.
-    if (!queue_.empty()) queue_cv_.notify_one();
   }
   // Another idle worker should get the next task; so should anyone, if tasks are long or their
   // length is not known yet.
@@ -424,6 +459,146 @@ std::vector<queued_task> pool_engine::take_tasks(worker& w) {
     --room;
   }
   return taken;
+}
+
+// Waits (with `lock` held) until `w` has work: a queued task, or the direct task to take over.
+// Returns false once the pool is closed and `w` has nothing left. Afterwards the driver owns
+// the worker's ring again: `w` is neither open nor direct.
+bool pool_engine::await_work(worker& w, std::unique_lock<std::mutex>& lock) {
+  for (;;) {
+    const bool gone = w.seg && w.seg->header().worker_gone.load(std::memory_order_acquire) != 0;
+    if (w.direct) {
+      w.wants_lane = false;
+      if (w.returned) {
+        w.returned = false;
+        w.direct = false;
+        return true;
+      }
+      const auto deadline = deadline_of(w);
+      const bool want =
+          !queue_.empty() || closed_ || gone || std::chrono::steady_clock::now() >= deadline;
+      if (want && w.sent.front().task.state->claim_route()) {
+        w.direct = false;
+        return true;
+      }
+      // Being sent or collected by another thread, which wakes this one when it is done.
+      w.wants_lane = want;
+      park(w, lock, want ? channel::ring::no_deadline() : deadline);
+      continue;
+    }
+    w.open = false;
+    if (!w.sent.empty() || !queue_.empty()) return true;
+    if (closed_) return false;
+    if (gone && w.pid >= 0) {
+      // The worker died while idle: replace it before a task is sent to it.
+      lock.unlock();
+      retire(w, nullptr, "(none: it was idle)");
+      try {
+        start_replacement(w);
+      } catch (...) {
+        // The next task starts a worker and reports why that fails.
+      }
+      lock.lock();
+      continue;
+    }
+    w.open = w.pid >= 0 && options_.max_tasks_per_worker == 0;
+    park(w, lock, channel::ring::no_deadline());
+  }
+}
+
+void pool_engine::park(worker& w, std::unique_lock<std::mutex>& lock,
+                       std::chrono::steady_clock::time_point deadline) {
+  w.parked = true;
+  if (deadline == channel::ring::no_deadline()) {
+    w.wake.wait(lock);
+  } else {
+    w.wake.wait_until(lock, deadline);
+  }
+  w.parked = false;
+}
+
+// Wakes `w`'s driver if it is parked (mutex_ held).
+void pool_engine::wake(worker& w) {
+  if (!w.parked) return;
+  w.parked = false;
+  w.wake.notify_one();
+}
+
+// Wakes one parked driver for a queued task (mutex_ held).
+void pool_engine::wake_one() {
+  for (auto& w : workers_) {
+    if (w->parked) {
+      wake(*w);
+      return;
+    }
+  }
+}
+
+void pool_engine::wake_all() {
+  for (auto& w : workers_) wake(*w);
+}
+
+// Returns the idle worker a task of `payload_size` bytes can be sent to straight away, or null
+// (mutex_ held). The one idle the shortest time is likely still spinning on its ring.
+pool_engine::worker* pool_engine::pick_open(std::size_t payload_size) {
+  worker* best = nullptr;
+  for (auto& w : workers_) {
+    if (!w->open || w->seg->header().worker_gone.load(std::memory_order_acquire) != 0) continue;
+    if (!w->seg->parent_endpoint().fits(payload_size)) continue;
+    if (best == nullptr || w->idle_since > best->idle_since) best = w.get();
+  }
+  return best;
+}
+
+// Returns when the oldest task in flight on `w` times out (no_deadline without a task_timeout).
+std::chrono::steady_clock::time_point pool_engine::deadline_of(const worker& w) const {
+  if (options_.task_timeout.count() <= 0) return channel::ring::no_deadline();
+  return w.head_since + options_.task_timeout;
+}
+
+// Collects a task sent straight to `w` in the thread that waits for it (which claimed it). An
+// answer completes it; anything else goes back to the driver, which retires the worker.
+void pool_engine::collect_direct(worker& w, task_state& task) {
+  std::optional<channel::endpoint> ep;
+  std::chrono::steady_clock::time_point deadline;
+  {
+    std::lock_guard lock(mutex_);
+    ep.emplace(w.seg->parent_endpoint());
+    deadline = deadline_of(w);
+  }
+  received r = receive_answer(*ep, deadline);
+  const bool answered = !r.error && r.status == channel::io_status::ok &&
+                        (r.reply.kind == channel::message_kind::result ||
+                         r.reply.kind == channel::message_kind::failure);
+  {
+    std::lock_guard lock(mutex_);
+    if (!answered || r.reply.id != w.sent.front().id) {
+      w.answer = std::move(r);
+      w.returned = true;
+      wake(w);
+      return;
+    }
+    finish_head(w);
+    w.direct = false;
+    if (w.wants_lane || !queue_.empty() || closed_) {
+      wake(w);
+    } else {
+      w.open = true;  // its driver stays parked
+    }
+  }
+  // `w` may be gone from here on: its driver has nothing left to wait for.
+  if (r.reply.kind == channel::message_kind::result) {
+    task.set_value(std::move(r.payload));
+  } else {
+    task.set_error(failure_to_exception(r.reply, r.payload));
+  }
+}
+
+// Hands a task sent straight to `w` back to its driver (its waiter claimed it and will not read).
+void pool_engine::release_direct(worker& w) {
+  std::lock_guard lock(mutex_);
+  w.returned = true;
+  wake(w);
 }
 
 // Sends `tasks` to `w` in order; a cancelled one is dropped. A task sent counts as started: it
@@ -454,16 +629,17 @@ void pool_engine::send_tasks(worker& w, std::vector<queued_task>& tasks) {
   }
 }
 
-// Completes the oldest task in flight; the next one, already in the worker's ring, starts now.
+// Removes the oldest task in flight (mutex_ held); the next one, already in the worker's ring,
+// starts now.
 void pool_engine::finish_head(worker& w) {
   const auto now = std::chrono::steady_clock::now();
   const auto took = std::chrono::duration_cast<std::chrono::nanoseconds>(now - w.head_since);
   w.task_time = w.task_time.count() == 0 ? took : (w.task_time * 7 + took) / 8;
-  std::lock_guard lock(mutex_);
   w.sent.pop_front();
   ++w.served;
   if (w.sent.empty()) {
     ++idle_;
+    w.idle_since = now;
   } else {
     w.head_since = now;
   }
@@ -508,38 +684,46 @@ bool pool_engine::closing() {
   return closed_;
 }
 
-// Waits for the answer to the oldest task in flight, until its deadline.
+// Waits for the answer to the oldest task in flight, until its deadline (or takes what the
+// thread that handed a direct task back had received), and settles the task.
 void pool_engine::collect(worker& w) {
-  channel::endpoint ep = w.seg->parent_endpoint();
-  sent_task& head = w.sent.front();  // only this thread changes w.sent
-  auto deadline = channel::ring::no_deadline();
-  if (options_.task_timeout.count() > 0) deadline = w.head_since + options_.task_timeout;
-  channel::message_header reply;
-  std::vector<char> payload;
+  std::optional<received> answer;
+  {
+    std::lock_guard lock(mutex_);
+    answer.swap(w.answer);
+  }
+  received r =
+      answer ? std::move(*answer) : receive_answer(w.seg->parent_endpoint(), deadline_of(w));
+  settle(w, r);
+}
+
+// Completes the oldest task in flight with what its worker sent, or retires the worker.
+void pool_engine::settle(worker& w, received& r) {
+  sent_task& head = w.sent.front();  // only this thread changes w.sent now
   // Only a failure needs the task's name: looking it up takes the registry's lock.
   const std::uint64_t key = head.task.key;
   const auto name = [key] { return registry::name_of(key); };
-  channel::io_status s = channel::io_status::ok;
-  try {
-    s = ep.receive(reply, payload, deadline);
-  } catch (...) {
-    retire(w, std::current_exception(), name());
-    return;
-  }
-  if (s == channel::io_status::ok && reply.id != head.id) {
+  if (r.error) {
+    retire(w, r.error, name());
+  } else if (r.status == channel::io_status::ok && r.reply.id != head.id) {
     retire(w,
            std::make_exception_ptr(serialization_error(
                "task '" + name() + "': the worker answered another task; it was replaced")),
            name());
-  } else if (s == channel::io_status::ok && reply.kind == channel::message_kind::result) {
+  } else if (r.status == channel::io_status::ok &&
+             (r.reply.kind == channel::message_kind::result ||
+              r.reply.kind == channel::message_kind::failure)) {
     const std::shared_ptr<task_state> state = head.task.state;
-    finish_head(w);
-    state->set_value(std::move(payload));
-  } else if (s == channel::io_status::ok && reply.kind == channel::message_kind::failure) {
-    const std::shared_ptr<task_state> state = head.task.state;
-    finish_head(w);
-    state->set_error(failure_to_exception(reply, payload));
-  } else if (s == channel::io_status::timed_out) {
+    {
+      std::lock_guard lock(mutex_);
+      finish_head(w);
+    }
+    if (r.reply.kind == channel::message_kind::result) {
+      state->set_value(std::move(r.payload));
+    } else {
+      state->set_error(failure_to_exception(r.reply, r.payload));
+    }
+  } else if (r.status == channel::io_status::timed_out) {
     retire(w, std::make_exception_ptr(task_timeout(options_.task_timeout, name())), name());
   } else {
     retire(w, nullptr, name());
@@ -586,9 +770,8 @@ void pool_engine::retire(worker& w, const std::exception_ptr& why, const std::st
   {
     std::lock_guard lock(mutex_);
     for (auto it = sent.rbegin(); it != sent.rend(); ++it) queue_.push_front(std::move(it->task));
-    queue_events_.fetch_add(1, std::memory_order_release);
+    wake_all();
   }
-  queue_cv_.notify_all();
 }
 
 void pool_engine::stop(worker& w) {
@@ -621,16 +804,42 @@ void pool_engine::kill_all() noexcept {
 std::shared_ptr<task_state> pool_engine::enqueue(std::uint64_t key, std::uint32_t count,
                                                  std::vector<char> payload) {
   auto state = std::make_shared<task_state>(count);
-  bool wake = false;
+  worker* w = nullptr;
+  std::optional<channel::endpoint> ep;
+  channel::message_header h;
   {
     std::lock_guard lock(mutex_);
     if (broken_) std::rethrow_exception(broken_);
     if (closed_) throw pool_closed();
-    queue_.push_back(queued_task{key, count, std::move(payload), state});
-    queue_events_.fetch_add(1, std::memory_order_release);
-    wake = !driver_spinning_;  // a spinning driver sees the task and passes on what it leaves
+    // Queued tasks go first; otherwise an idle worker takes this one straight from this thread.
+    if (queue_.empty()) w = pick_open(payload.size());
+    if (w == nullptr) {
+      queue_.push_back(queued_task{key, count, std::move(payload), state});
+      wake_one();
+      return state;
+    }
+    state->try_start();
+    state->begin_route(w);
+    h.kind = channel::message_kind::task;
+    h.key = key;
+    h.count = count;
+    h.size = payload.size();
+    h.id = ++next_id_;
+    w->open = false;
+    w->direct = true;
+    --idle_;
+    w->head_since = std::chrono::steady_clock::now();
+    // The head task of a worker never goes back to the queue: it needs no payload there.
+    w->sent.push_back(sent_task{queued_task{key, count, {}, state}, h.id});
+    ep.emplace(w->seg->parent_endpoint());
   }
-  if (wake) queue_cv_.notify_one();
+  // The worker's ring is empty and the message fits: this does not wait for the worker.
+  const bool sent = ep->send(h, payload.data()) == channel::io_status::ok;
+  std::lock_guard lock(mutex_);
+  state->end_route_send();
+  if (!sent && state->claim_route()) w->returned = true;  // the driver finds out what happened
+  // With a task_timeout, the parked driver learns the deadline it has to enforce.
+  if (w->wants_lane || w->returned || options_.task_timeout.count() > 0) wake(*w);
   return state;
 }
 
@@ -639,7 +848,7 @@ void pool_engine::shutdown(bool wait, bool cancel_pending) {
   {
     std::lock_guard lock(mutex_);
     closed_ = true;
-    queue_events_.fetch_add(1, std::memory_order_release);
+    wake_all();
     if (cancel_pending) {
       cancelling_ = true;
       dropped.swap(queue_);
@@ -648,7 +857,6 @@ void pool_engine::shutdown(bool wait, bool cancel_pending) {
       }
     }
   }
-  queue_cv_.notify_all();
   for (queued_task& t : dropped) t.state->cancel();
   if (!wait) return;
   std::lock_guard join_lock(join_mutex_);

@@ -61,11 +61,36 @@ void task_state::complete(std::unique_lock<std::mutex>& lock) {
   for (auto& callback : callbacks) callback();
 }
 
-// Waits for completion with `lock` held on return; spins a little first, unlocked, since a
-// short task's result often arrives within microseconds.
+void task_state::begin_route(route* r) noexcept {
+  route_ = r;
+  route_step_.store(route_step::sending, std::memory_order_release);
+}
+
+void task_state::end_route_send() noexcept {
+  route_step_.store(route_step::sent, std::memory_order_release);
+}
+
+bool task_state::claim_route() const noexcept {
+  route_step expected = route_step::sent;
+  return route_step_.load(std::memory_order_relaxed) == expected &&
+         route_step_.compare_exchange_strong(expected, route_step::claimed,
+                                             std::memory_order_acq_rel);
+}
+
+// A waiter that does not collect (a timed wait, a poll, a callback) leaves a task sent straight
+// to a worker to the pool's thread, which otherwise would not look at it.
+void task_state::release_route() const {
+  // The task object is never const; waiting is a const operation only for its callers.
+  if (claim_route()) route_->release(const_cast<task_state&>(*this));
+}
+
+// Waits for completion with `lock` held on return. A task sent straight to a worker is
+// collected by this thread; otherwise it spins a little first, unlocked, since a short task's
+// result often arrives within microseconds.
 void task_state::await_done(std::unique_lock<std::mutex>& lock) const {
   if (status_ == status::done) return;
   lock.unlock();
+  if (claim_route()) route_->collect(const_cast<task_state&>(*this));
   thread_local spinner spin;
   spin.spin([this] { return done_.load(std::memory_order_acquire); });
   lock.lock();
@@ -73,6 +98,7 @@ void task_state::await_done(std::unique_lock<std::mutex>& lock) const {
 }
 
 bool task_state::ready() const {
+  release_route();
   std::lock_guard lock(mutex_);
   return status_ == status::done;
 }
@@ -83,6 +109,7 @@ void task_state::wait() const {
 }
 
 bool task_state::wait_until(std::chrono::steady_clock::time_point deadline) const {
+  release_route();
   std::unique_lock lock(mutex_);
   return done_cv_.wait_until(lock, deadline, [this] { return status_ == status::done; });
 }
@@ -98,6 +125,8 @@ void task_state::on_done(std::function<void()> callback) {
   std::unique_lock lock(mutex_);
   if (status_ != status::done) {
     callbacks_.push_back(std::move(callback));
+    lock.unlock();
+    release_route();
     return;
   }
   lock.unlock();

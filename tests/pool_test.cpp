@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <memory>
 #include <mutex>
 #include <numeric>
@@ -214,6 +215,66 @@ BOOST_DATA_TEST_CASE_F(clean_check, wait_for_and_cancel_follow_the_task_state, b
   BOOST_CHECK_THROW(running.get(), std::future_error);
 }
 
+// A task submitted to an idle worker is collected by the thread that waits for it; every other
+// way of waiting must still see it complete.
+BOOST_DATA_TEST_CASE_F(clean_check, a_task_sent_to_an_idle_worker_completes_however_it_is_awaited,
+                       bdata::make(methods), method) {
+  mproc::process_pool pool(options(method, 2));
+  BOOST_TEST(pool.submit<tasks::square>(1).get() == 1);  // both workers are idle now
+  const auto limit = std::chrono::seconds(60);
+
+  mproc::future<int> timed = pool.submit<tasks::square>(2);
+  BOOST_TEST((timed.wait_for(limit) == std::future_status::ready));
+  BOOST_TEST(timed.get() == 4);
+
+  mproc::future<int> polled = pool.submit<tasks::square>(3);
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (!polled.ready() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::yield();
+  }
+  BOOST_TEST(polled.ready());
+  BOOST_TEST(polled.get() == 9);
+
+  mproc::future<int> called = pool.submit<tasks::square>(4);
+  std::promise<void> done;
+  std::future<void> done_signal = done.get_future();
+  called.add_done_callback([&done] { done.set_value(); });
+  BOOST_TEST((done_signal.wait_for(limit) == std::future_status::ready));
+  BOOST_TEST(called.get() == 16);
+
+  std::vector<mproc::future<int>> one;
+  one.push_back(pool.submit<tasks::square>(5));
+  for (mproc::future<int>& f : mproc::as_completed(one)) BOOST_TEST(f.get() == 25);
+
+  mproc::future<int> waited = pool.submit<tasks::square>(6);
+  waited.wait();
+  BOOST_TEST(waited.ready());
+  BOOST_TEST(waited.get() == 36);
+}
+
+// A task submitted to an idle worker and never waited for still times out: with nobody waiting
+// and nothing else queued, its worker's driver alone enforces the limit.
+BOOST_TEST_DECORATOR(*boost::unit_test::precondition(mproc_test::posix_only{
+    "observes the worker's end through its pid"}))
+BOOST_DATA_TEST_CASE_F(clean_check, a_task_nobody_waits_for_still_times_out, bdata::make(methods),
+                       method) {
+  mproc::pool_options o = options(method, 1);
+  o.task_timeout = std::chrono::milliseconds(200);
+  mproc::process_pool pool(o);
+  const int worker = pool.submit<tasks::worker_pid>().get();  // the worker is idle now
+  mproc_test::gate gate;                                      // never released: the task hangs
+  mproc::future<int> hung = pool.submit<tasks::wait_at_gate>(gate.token());
+  gate.wait_until_entered();
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (mproc_test::process_exists(worker) && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::yield();
+  }
+  BOOST_TEST(!mproc_test::process_exists(worker), "worker " << worker << " was not killed");
+  BOOST_TEST((hung.wait_for(std::chrono::seconds(60)) == std::future_status::ready));
+  BOOST_CHECK_THROW(hung.get(), mproc::task_timeout);
+  BOOST_TEST(pool.submit<tasks::worker_pid>().get() != worker);
+}
+
 BOOST_DATA_TEST_CASE_F(clean_check, task_timeout_kills_the_worker_and_the_pool_goes_on,
                        bdata::make(methods), method) {
   mproc::pool_options o = options(method, 1);
@@ -323,6 +384,24 @@ BOOST_DATA_TEST_CASE_F(clean_check, an_idle_worker_unmaps_the_arrays_it_kept_map
   BOOST_TEST(mapped.empty(),
              "still mapped in worker " << worker << ": " << (mapped.empty() ? "" : mapped.front()));
   BOOST_TEST(pool.submit<tasks::worker_pid>().get() == worker);  // the same, healthy worker
+}
+
+BOOST_TEST_DECORATOR(*boost::unit_test::precondition(mproc_test::posix_only{
+    "kills a worker from outside with SIGKILL"}))
+BOOST_DATA_TEST_CASE_F(clean_check, an_idle_worker_that_dies_is_replaced_before_the_next_task,
+                       bdata::make(methods), method) {
+  mproc::process_pool pool(options(method, 1));
+  const int dead = pool.submit<tasks::worker_pid>().get();
+  BOOST_TEST_REQUIRE(mproc_test::kill_process(dead));
+  // The pool reaps it (then its pid no longer exists) without a task to notice the death.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (mproc_test::process_exists(dead) && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::yield();
+  }
+  BOOST_TEST(!mproc_test::process_exists(dead), "worker " << dead << " was not reaped while idle");
+  // No task is sent to the dead worker: the next one runs on its replacement.
+  const int next = pool.submit<tasks::worker_pid>().get();
+  BOOST_TEST(next != dead);
 }
 
 BOOST_DATA_TEST_CASE_F(clean_check, a_shared_array_released_before_its_task_is_a_clear_error,

@@ -73,7 +73,13 @@ void wait_for_the_harness() {
 void run(const mproc::pool_options& options) {
   mproc::process_pool pool(options);
   std::set<int> pids;
-  while (pids.size() < 2) pids.insert(pool.submit<worker_pid>(0).get());
+  while (pids.size() < 2) {
+    // Two tasks at once: a lone task would go to the same idle worker every time.
+    auto first = pool.submit<worker_pid>(0);
+    auto second = pool.submit<worker_pid>(0);
+    pids.insert(first.get());
+    pids.insert(second.get());
+  }
   for (const int pid : pids) std::printf("worker %d\n", pid);
   auto a = pool.submit<hang>();
   auto b = pool.submit<hang>();

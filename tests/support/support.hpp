@@ -60,6 +60,12 @@ int pass_gate(const std::string& token);
 /// Ends the calling process at once, as an outside kill would (SIGKILL, or TerminateProcess).
 [[noreturn]] void kill_self();
 
+/// Ends the process `pid` at once (SIGKILL, or TerminateProcess); true if it was signalled.
+bool kill_process(int pid);
+
+/// Returns whether the process `pid` still exists (until its parent has reaped it).
+bool process_exists(int pid);
+
 /// How `worker_crashed` reports a worker that died as `crash_with_access_fault`, `std::abort`
 /// or `kill_self` makes it: a signal on POSIX, an exit code on Windows.
 struct crash_report {

@@ -104,6 +104,10 @@ void kill_self() {
   std::abort();
 }
 
+bool kill_process(int pid) { return ::kill(pid, SIGKILL) == 0; }
+
+bool process_exists(int pid) { return ::kill(pid, 0) == 0; }
+
 crash_report access_fault_report() { return {SIGSEGV, std::nullopt, "SIGSEGV"}; }
 crash_report abort_report() { return {SIGABRT, std::nullopt, "SIGABRT"}; }
 crash_report kill_report() { return {SIGKILL, std::nullopt, "SIGKILL"}; }

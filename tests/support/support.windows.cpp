@@ -146,6 +146,21 @@ void kill_self() {
   std::abort();
 }
 
+bool kill_process(int pid) {
+  const HANDLE h = ::OpenProcess(PROCESS_TERMINATE, FALSE, static_cast<DWORD>(pid));
+  if (h == nullptr) return false;
+  const bool killed = ::TerminateProcess(h, 9) != 0;
+  ::CloseHandle(h);
+  return killed;
+}
+
+bool process_exists(int pid) {
+  const HANDLE h = ::OpenProcess(SYNCHRONIZE, FALSE, static_cast<DWORD>(pid));
+  if (h == nullptr) return false;
+  ::CloseHandle(h);
+  return true;
+}
+
 crash_report access_fault_report() {
   return {std::nullopt, static_cast<int>(0xC0000005), "0xC0000005 access violation"};
 }

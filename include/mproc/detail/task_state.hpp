@@ -18,6 +18,19 @@ namespace mproc::detail {
 /// Thread-safe. The pool completes it once; futures wait on it and take the result.
 class task_state {
  public:
+  /// How a waiting thread reaches a task that was sent straight to an idle worker: it may
+  /// collect the result itself instead of waiting for the pool's thread to do it.
+  class route {
+   public:
+    /// Receives the task's result in the calling thread and completes the task.
+    virtual void collect(task_state& task) = 0;
+    /// Leaves the task to the pool's thread, which collects it.
+    virtual void release(task_state& task) = 0;
+
+   protected:
+    ~route() = default;
+  };
+
   /// Creates the state of a task that is waiting to run `count` calls.
   explicit task_state(std::uint32_t count) : count_(count) {}
 
@@ -47,10 +60,21 @@ class task_state {
   /// Runs `callback` once the task completes (at once, in this thread, if it already has).
   void on_done(std::function<void()> callback);
 
+  /// Marks the task as being sent straight to a worker through `r`; waiters cannot claim it yet.
+  void begin_route(route* r) noexcept;
+  /// Marks the task as sent: the first to `claim_route` collects it.
+  void end_route_send() noexcept;
+  /// Takes the right to collect a task sent straight to a worker; true for at most one caller.
+  bool claim_route() const noexcept;
+
  private:
   enum class status : std::uint8_t { pending, running, done };
   void complete(std::unique_lock<std::mutex>& lock);
   void await_done(std::unique_lock<std::mutex>& lock) const;
+  void release_route() const;
+
+  // A task sent straight to a worker: none -> sending -> sent -> claimed.
+  enum class route_step : std::uint8_t { none, sending, sent, claimed };
 
   const std::uint32_t count_;
   mutable std::mutex mutex_;
@@ -61,6 +85,8 @@ class task_state {
   std::shared_ptr<void> object_;                  // guarded by mutex_
   std::exception_ptr error_;                      // guarded by mutex_
   std::vector<std::function<void()>> callbacks_;  // guarded by mutex_
+  mutable std::atomic<route_step> route_step_{route_step::none};
+  route* route_ = nullptr;  // set before route_step_ leaves none
 };
 
 }  // namespace mproc::detail
