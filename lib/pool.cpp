@@ -139,6 +139,7 @@ class pool_engine {
     bool wants_lane = false;  // the driver waits to take the direct task over
     bool returned = false;    // the direct task was handed back to the driver
     std::optional<received> answer;  // what the thread that handed it back had received
+    std::optional<received> handed;  // that answer, taken over by the driver; driver only
     std::chrono::steady_clock::time_point idle_since;  // when sent last became empty
   };
 
@@ -472,6 +473,7 @@ bool pool_engine::await_work(worker& w, std::unique_lock<std::mutex>& lock) {
       if (w.returned) {
         w.returned = false;
         w.direct = false;
+        w.handed.swap(w.answer);
         return true;
       }
       const auto deadline = deadline_of(w);
@@ -605,27 +607,37 @@ void pool_engine::release_direct(worker& w) {
 // can no longer be cancelled (one that goes back to the queue after its worker died stays so).
 // A send that fails (the worker died) leaves the rest in the pipeline, where retire finds them.
 void pool_engine::send_tasks(worker& w, std::vector<queued_task>& tasks) {
-  channel::endpoint ep = w.seg->parent_endpoint();
-  bool sending = true;
-  for (queued_task& t : tasks) {
+  struct outgoing {
+    channel::message_header header;
+    const char* payload;  // the buffer stays put when its vector moves into w.sent
+  };
+  std::vector<outgoing> out;
+  out.reserve(tasks.size());
+  std::erase_if(tasks, [](queued_task& t) {
     t.state->try_start();
-    if (t.state->ready()) continue;  // cancelled while queued
-    channel::message_header h;
-    h.kind = channel::message_kind::task;
-    h.key = t.key;
-    h.count = t.count;
-    h.size = t.payload.size();
-    const char* payload = t.payload.data();
-    {
-      std::lock_guard lock(mutex_);
+    return t.state->ready();  // cancelled while queued
+  });
+  {
+    // One lock for the whole batch: the caller and the other drivers contend for it.
+    std::lock_guard lock(mutex_);
+    for (queued_task& t : tasks) {
+      channel::message_header h;
+      h.kind = channel::message_kind::task;
+      h.key = t.key;
+      h.count = t.count;
+      h.size = t.payload.size();
       h.id = ++next_id_;
+      out.push_back({h, t.payload.data()});
       if (w.sent.empty()) {
         --idle_;
         w.head_since = std::chrono::steady_clock::now();
       }
       w.sent.push_back(sent_task{std::move(t), h.id});
     }
-    if (sending) sending = ep.send(h, payload) == channel::io_status::ok;
+  }
+  channel::endpoint ep = w.seg->parent_endpoint();
+  for (const outgoing& o : out) {
+    if (ep.send(o.header, o.payload) != channel::io_status::ok) break;
   }
 }
 
@@ -688,10 +700,7 @@ bool pool_engine::closing() {
 // thread that handed a direct task back had received), and settles the task.
 void pool_engine::collect(worker& w) {
   std::optional<received> answer;
-  {
-    std::lock_guard lock(mutex_);
-    answer.swap(w.answer);
-  }
+  answer.swap(w.handed);
   received r =
       answer ? std::move(*answer) : receive_answer(w.seg->parent_endpoint(), deadline_of(w));
   settle(w, r);
