@@ -158,7 +158,6 @@ class pool_engine {
   void park(worker& w, std::unique_lock<std::mutex>& lock,
             std::chrono::steady_clock::time_point deadline);
   static void wake(worker& w);
-  void wake_one();
   void wake_all();
   worker* pick_open(std::size_t payload_size);
   std::chrono::steady_clock::time_point deadline_of(const worker& w) const;
@@ -433,10 +432,10 @@ std::vector<queued_task> pool_engine::take_tasks(worker& w) {
   std::unique_lock lock(mutex_);
   if (w.sent.empty() || w.direct) {
     if (!await_work(w, lock)) return taken;
-    if (w.sent.empty()) {
-      taken.push_back(std::move(queue_.front()));
-      queue_.pop_front();
-    }
+    // A direct task taken over may be a long one: nothing queues behind it until it is done.
+    if (!w.sent.empty()) return taken;
+    taken.push_back(std::move(queue_.front()));
+    queue_.pop_front();
   }
   // Another idle worker should get the next task; so should anyone, if tasks are long or their
   // length is not known yet.
@@ -526,16 +525,7 @@ void pool_engine::wake(worker& w) {
   w.wake.notify_one();
 }
 
-// Wakes one parked driver for a queued task (mutex_ held).
-void pool_engine::wake_one() {
-  for (auto& w : workers_) {
-    if (w->parked) {
-      wake(*w);
-      return;
-    }
-  }
-}
-
+// Wakes every parked driver (mutex_ held).
 void pool_engine::wake_all() {
   for (auto& w : workers_) wake(*w);
 }
@@ -824,7 +814,8 @@ std::shared_ptr<task_state> pool_engine::enqueue(std::uint64_t key, std::uint32_
     if (queue_.empty()) w = pick_open(payload.size());
     if (w == nullptr) {
       queue_.push_back(queued_task{key, count, std::move(payload), state});
-      wake_one();
+      // Every parked driver looks: one whose direct task is long must not be the only one.
+      wake_all();
       return state;
     }
     state->try_start();

@@ -86,16 +86,18 @@ void segment::mark_worker_gone() noexcept {
 
 endpoint segment::parent_endpoint() {
   const peer_state peer{&header_->worker_gone};
-  return endpoint{
-      ring(header_->to_worker, to_worker_data_, header_->capacity, peer, wakers_for_to_worker()),
-      ring(header_->to_parent, to_parent_data_, header_->capacity, peer, wakers_for_to_parent())};
+  return endpoint{ring(header_->to_worker, to_worker_data_, header_->capacity, peer,
+                       wakers_for_to_worker(), seen_to_worker_read_),
+                  ring(header_->to_parent, to_parent_data_, header_->capacity, peer,
+                       wakers_for_to_parent(), seen_to_parent_read_)};
 }
 
 endpoint segment::worker_endpoint() {
   const peer_state peer{&header_->parent_gone};
-  return endpoint{
-      ring(header_->to_parent, to_parent_data_, header_->capacity, peer, wakers_for_to_parent()),
-      ring(header_->to_worker, to_worker_data_, header_->capacity, peer, wakers_for_to_worker())};
+  return endpoint{ring(header_->to_parent, to_parent_data_, header_->capacity, peer,
+                       wakers_for_to_parent(), seen_to_parent_read_),
+                  ring(header_->to_worker, to_worker_data_, header_->capacity, peer,
+                       wakers_for_to_worker(), seen_to_worker_read_)};
 }
 
 io_status endpoint::send(message_header header, const char* payload) {

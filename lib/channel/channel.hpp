@@ -67,6 +67,10 @@ class segment {
   char* to_worker_data_ = nullptr;
   char* to_parent_data_ = nullptr;
   std::array<platform::wake_handle, 4> wakers_{-1, -1, -1, -1};  // data, space of each ring
+  // What this process's writer of each ring last saw of its reader's position (see `ring`):
+  // to_worker's is used in the parent, to_parent's in the worker.
+  std::uint64_t seen_to_worker_read_ = 0;
+  std::uint64_t seen_to_parent_read_ = 0;
 };
 
 /// Sends and receives whole messages over one side of a segment.

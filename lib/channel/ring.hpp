@@ -44,17 +44,26 @@ struct ring_wakers {
 /// One side's view of a ring: either its writer or its reader.
 class ring {
  public:
+  /// `seen_read_pos` is the writer's last look at the reader's position, kept in the writer's
+  /// own memory: while it shows room, a write does not touch the line the reader updates.
   ring(ring_control& control, char* data, std::uint64_t capacity, peer_state peer,
-       ring_wakers wakers) noexcept
-      : c_(control), data_(data), capacity_(capacity), peer_(peer), wakers_(wakers) {}
+       ring_wakers wakers, std::uint64_t& seen_read_pos) noexcept
+      : c_(control),
+        data_(data),
+        capacity_(capacity),
+        peer_(peer),
+        wakers_(wakers),
+        seen_read_pos_(seen_read_pos) {}
 
   /// Writes all `n` bytes, waiting for space as needed.
   io_status write(const char* p, std::size_t n) {
     while (n > 0) {
       const std::uint64_t wp = c_.write_pos.load(std::memory_order_relaxed);
-      std::uint64_t space = 0;
+      std::uint64_t space = capacity_ - (wp - seen_read_pos_);
       for (;;) {
-        space = capacity_ - (wp - c_.read_pos.load(std::memory_order_acquire));
+        if (space >= n) break;
+        seen_read_pos_ = c_.read_pos.load(std::memory_order_acquire);
+        space = capacity_ - (wp - seen_read_pos_);
         if (space > 0) break;
         if (const io_status s = sleep(
                 c_.space_signal, c_.writer_sleeping, wakers_.space,
@@ -195,6 +204,7 @@ class ring {
   std::uint64_t capacity_;
   peer_state peer_;
   ring_wakers wakers_;
+  std::uint64_t& seen_read_pos_;  // only the ring's one writer uses it
 };
 
 }  // namespace mproc::channel
