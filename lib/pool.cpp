@@ -597,6 +597,7 @@ void pool_engine::release_direct(worker& w) {
 // can no longer be cancelled (one that goes back to the queue after its worker died stays so).
 // A send that fails (the worker died) leaves the rest in the pipeline, where retire finds them.
 void pool_engine::send_tasks(worker& w, std::vector<queued_task>& tasks) {
+  if (tasks.empty()) return;  // a direct task taken over: nothing more to send
   struct outgoing {
     channel::message_header header;
     const char* payload;  // the buffer stays put when its vector moves into w.sent

@@ -77,6 +77,18 @@ namespace {
 
 const std::vector<mproc::start_method> methods = mproc_test::methods_under_test();
 
+// Checks `holds()` until it is true or 20 s have passed (the machine may be slow); returns
+// whether it came true. For states of other processes, which no event of this one announces.
+template <class Condition>
+bool comes_true(Condition holds) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (!holds()) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::yield();
+  }
+  return true;
+}
+
 }  // namespace
 
 namespace mproc {
@@ -284,11 +296,8 @@ BOOST_DATA_TEST_CASE_F(clean_check, a_task_nobody_waits_for_still_times_out, bda
   mproc_test::gate gate;                                      // never released: the task hangs
   mproc::future<int> hung = pool.submit<tasks::wait_at_gate>(gate.token());
   gate.wait_until_entered();
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while (mproc_test::process_exists(worker) && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::yield();
-  }
-  BOOST_TEST(!mproc_test::process_exists(worker), "worker " << worker << " was not killed");
+  BOOST_TEST(comes_true([worker] { return !mproc_test::process_exists(worker); }),
+             "worker " << worker << " was not killed");
   BOOST_TEST((hung.wait_for(std::chrono::seconds(60)) == std::future_status::ready));
   BOOST_CHECK_THROW(hung.get(), mproc::task_timeout);
   BOOST_TEST(pool.submit<tasks::worker_pid>().get() != worker);
@@ -394,12 +403,11 @@ BOOST_DATA_TEST_CASE_F(clean_check, an_idle_worker_unmaps_the_arrays_it_kept_map
   }  // released here: the worker has no task left that uses it
   // Reusing the mapping between tasks must not keep the memory alive: once idle, the worker
   // unmaps it (after 100 ms). Polled with a generous deadline: the machine may be slow.
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  std::vector<std::string> mapped = arrays_mapped_by(worker, array_bytes);
-  while (!mapped.empty() && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::yield();
+  std::vector<std::string> mapped;
+  comes_true([&] {
     mapped = arrays_mapped_by(worker, array_bytes);
-  }
+    return mapped.empty();
+  });
   BOOST_TEST(mapped.empty(),
              "still mapped in worker " << worker << ": " << (mapped.empty() ? "" : mapped.front()));
   BOOST_TEST(pool.submit<tasks::worker_pid>().get() == worker);  // the same, healthy worker
@@ -418,14 +426,11 @@ BOOST_DATA_TEST_CASE_F(clean_check, an_idle_worker_that_dies_is_replaced_before_
   const auto is_new = [&before](int pid) {
     return std::find(before.begin(), before.end(), pid) == before.end();
   };
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  bool replaced = false;
-  while (!replaced && std::chrono::steady_clock::now() < deadline) {
-    const std::vector<int> now = mproc_test::child_pids();
-    replaced = std::any_of(now.begin(), now.end(), is_new);
-    if (!replaced) std::this_thread::yield();
-  }
-  BOOST_TEST(replaced, "worker " << dead << " was not replaced while idle");
+  BOOST_TEST(comes_true([&is_new] {
+               const std::vector<int> now = mproc_test::child_pids();
+               return std::any_of(now.begin(), now.end(), is_new);
+             }),
+             "worker " << dead << " was not replaced while idle");
   // No task is sent to the dead worker: the next one runs on its replacement.
   const int next = pool.submit<tasks::worker_pid>().get();
   BOOST_TEST(next != dead);
