@@ -14,6 +14,7 @@
 // queued, the pool closing, the task's deadline, the worker's death, or a waiter that hands the
 // task back (a timed wait, a poll, a callback, or a receive that did not end in an answer).
 
+#include "buffers.hpp"
 #include "channel/channel.hpp"
 #include "init_state.hpp"
 #include "launch/launcher.hpp"
@@ -173,6 +174,7 @@ class pool_engine {
   void kill_all() noexcept;
 
   pool_options options_;
+  spare_buffer_user spares_;  // large message buffers are reused while the pool exists
   std::unique_ptr<launch::launcher> launcher_;
   platform::exit_watcher watcher_;
   std::vector<std::unique_ptr<worker>> workers_;
@@ -638,6 +640,7 @@ void pool_engine::finish_head(worker& w) {
   const auto now = std::chrono::steady_clock::now();
   const auto took = std::chrono::duration_cast<std::chrono::nanoseconds>(now - w.head_since);
   w.task_time = w.task_time.count() == 0 ? took : (w.task_time * 7 + took) / 8;
+  recycle_buffer(std::move(w.sent.front().task.payload));
   w.sent.pop_front();
   ++w.served;
   if (w.sent.empty()) {
@@ -836,6 +839,7 @@ std::shared_ptr<task_state> pool_engine::enqueue(std::uint64_t key, std::uint32_
   }
   // The worker's ring is empty and the message fits: this does not wait for the worker.
   const bool sent = ep->send(h, payload.data()) == channel::io_status::ok;
+  recycle_buffer(std::move(payload));
   std::lock_guard lock(mutex_);
   state->end_route_send();
   if (!sent && state->claim_route()) w->returned = true;  // the driver finds out what happened

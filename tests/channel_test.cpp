@@ -2,8 +2,10 @@
 // a ring, deadlines, and a dead peer waking whoever waits on it.
 
 #include "channel/channel.hpp"
+#include "buffers.hpp"
 #include "support/support.hpp"
 
+#include <mproc/detail/codec.hpp>
 #include <mproc/errors.hpp>
 
 #include <boost/test/unit_test.hpp>
@@ -87,6 +89,32 @@ BOOST_AUTO_TEST_CASE(a_message_larger_than_the_ring_streams_through_intact) {
   BOOST_TEST(h.id == 42U);
   BOOST_TEST(h.size == sent.size());
   BOOST_TEST((received == sent));
+}
+
+BOOST_AUTO_TEST_CASE(a_large_message_is_received_into_a_recycled_buffer_with_only_its_bytes) {
+  const mproc::detail::spare_buffer_user user;  // what a pool holds
+  std::vector<char> old = pattern(std::size_t{3} << 20);
+  const char* const old_memory = old.data();
+  mproc::detail::recycle_buffer(std::move(old));
+  auto seg = ch::segment::create(std::size_t{1} << 20);
+  const std::vector<char> sent(std::size_t{2} << 20, 'n');  // smaller: old bytes would show
+  ch::endpoint parent = seg->parent_endpoint();
+  ch::endpoint worker = seg->worker_endpoint();
+  auto sender = std::async(std::launch::async,
+                           [&] { return parent.send(header_for(sent.size()), sent.data()); });
+  ch::message_header h;
+  std::vector<char> received;
+  BOOST_TEST((worker.receive(h, received) == ch::io_status::ok));
+  BOOST_TEST((sender.get() == ch::io_status::ok));
+  BOOST_TEST(received.data() == old_memory);  // no fresh memory to map and zero
+  BOOST_TEST((received == sent));
+  // A buffer too small to be worth keeping is not handed out again.
+  mproc::detail::recycle_buffer(std::move(received));
+  std::vector<char> small(4096);
+  mproc::detail::recycle_buffer(std::move(small));
+  const std::vector<char> next = mproc::detail::large_buffer(std::size_t{1} << 20);
+  BOOST_TEST(next.data() == old_memory);
+  BOOST_TEST(next.empty());
 }
 
 BOOST_AUTO_TEST_CASE(many_small_messages_keep_their_order) {

@@ -152,6 +152,10 @@ BOOST_DATA_TEST_CASE_F(clean_check, large_arguments_and_results_cross_intact, bd
   const std::vector<char> back = pool.submit<tasks::echo_bytes>(big).get();
   BOOST_TEST(back.size() == big.size());
   BOOST_TEST((back == big));
+  // Buffers of large messages are reused: a shorter message that follows carries no old bytes.
+  std::vector<char> shorter(big.size() / 2 + 3, 's');
+  const std::vector<char> back2 = pool.submit<tasks::echo_bytes>(shorter).get();
+  BOOST_TEST((back2 == shorter));
 }
 
 BOOST_DATA_TEST_CASE_F(clean_check, a_throwing_task_becomes_remote_error_and_the_pool_goes_on,

@@ -80,7 +80,9 @@ class future {
       }
       std::vector<T> values;
       values.reserve(1);
-      detail::decode_values(state->take(), 1, values);
+      std::vector<char> bytes = state->take();
+      detail::decode_values(bytes, 1, values);
+      detail::recycle_buffer(std::move(bytes));
       return std::move(values.front());
     }
   }

@@ -126,7 +126,9 @@ class process_pool {
     using result = detail::result_of<F>;
     return detail::gather<result>(enqueue_chunks<F>(items, chunksize), progress,
                                   [](const std::shared_ptr<detail::task_state>& c, auto& out) {
-                                    detail::decode_values(c->take(), c->count(), out);
+                                    std::vector<char> bytes = c->take();
+                                    detail::decode_values(bytes, c->count(), out);
+                                    detail::recycle_buffer(std::move(bytes));
                                   });
   }
 

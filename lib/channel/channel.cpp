@@ -125,7 +125,7 @@ io_status endpoint::receive(message_header& header, std::vector<char>& payload,
       const std::size_t at = payload.size();
       const auto step = static_cast<std::size_t>(
           std::min<std::uint64_t>(remaining, std::max<std::uint64_t>(trusted, at)));
-      detail::reserve_large(payload, at + step);
+      detail::grow_buffer(payload, at + step);
       if (const io_status s = in.read_append(payload, step, deadline); s != io_status::ok) {
         return s;
       }

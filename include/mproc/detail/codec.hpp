@@ -17,6 +17,7 @@
 #include <string>
 #include <tuple>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 namespace mproc::detail {
@@ -31,6 +32,26 @@ void reserve_large(V& v, std::size_t n) {
   if (n <= v.capacity()) return;
   v.reserve(n);
   prefault_buffer(v.data(), v.capacity() * sizeof(typename V::value_type));
+}
+
+/// Byte buffers at least this large are kept for reuse (see `large_buffer`).
+inline constexpr std::size_t spare_buffer_min = std::size_t{1} << 20;
+
+/// Returns an empty byte buffer with room for `n` bytes: a spare one when one is large enough.
+std::vector<char> large_buffer(std::size_t n);
+/// Offers a byte buffer that is no longer needed for reuse by `large_buffer`.
+void recycle_buffer(std::vector<char> buffer) noexcept;
+
+/// Makes room in byte buffer `v` for `n` bytes in all, keeping its contents.
+inline void grow_buffer(std::vector<char>& v, std::size_t n) {
+  if (n <= v.capacity()) return;
+  if (n < spare_buffer_min) {
+    v.reserve(n);
+    return;
+  }
+  std::vector<char> bigger = large_buffer(n);
+  bigger.insert(bigger.end(), v.begin(), v.end());
+  recycle_buffer(std::exchange(v, std::move(bigger)));
 }
 
 template <class T>
@@ -90,7 +111,7 @@ class raw_writer {
  private:
   void make_room(std::size_t n) {
     const std::size_t at = out_.size();
-    if (at + n > out_.capacity()) reserve_large(out_, std::max(at + n, 2 * out_.capacity()));
+    if (at + n > out_.capacity()) grow_buffer(out_, std::max(at + n, 2 * out_.capacity()));
   }
   void append(const void* p, std::size_t n) {
     // resize and memcpy rather than insert: g++ 12 sees a false overflow in the inlined insert

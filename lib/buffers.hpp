@@ -1,0 +1,17 @@
+#pragma once
+// Spare byte buffers of large messages (detail::large_buffer, detail::recycle_buffer).
+
+namespace mproc::detail {
+
+/// Lets spare buffers be kept while it exists; when the last one ends they are freed.
+///
+/// Each pool holds one: an application that no longer runs a pool holds no spare memory.
+class spare_buffer_user {
+ public:
+  spare_buffer_user();
+  ~spare_buffer_user();
+  spare_buffer_user(const spare_buffer_user&) = delete;
+  spare_buffer_user& operator=(const spare_buffer_user&) = delete;
+};
+
+}  // namespace mproc::detail
