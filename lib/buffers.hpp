@@ -3,6 +3,9 @@
 
 namespace mproc::detail {
 
+/// Stops this process from keeping or taking spare buffers (a worker keeps its own).
+void forgo_spare_buffers() noexcept;
+
 /// Lets spare buffers be kept while it exists; when the last one ends they are freed.
 ///
 /// Each pool holds one: an application that no longer runs a pool holds no spare memory.

@@ -1,6 +1,5 @@
 #include "buffers.hpp"
 #include "platform/process.hpp"
-#include "worker/worker_loop.hpp"
 
 #include <mproc/detail/codec.hpp>
 
@@ -27,6 +26,10 @@ struct spare_set {
   std::size_t users = 0;                   // pools alive; guarded by mutex
 };
 
+// Set in worker processes, which keep their own buffers from task to task: the set may have
+// been copied from the application by fork, mutex and all.
+std::atomic<bool> forgone{false};
+
 spare_set& spares() {
   static spare_set* const set = new spare_set();  // never destroyed: used until exit
   return *set;
@@ -35,9 +38,7 @@ spare_set& spares() {
 }  // namespace
 
 std::vector<char> large_buffer(std::size_t n) {
-  // A worker keeps its own buffers from task to task and never takes a spare: the set may have
-  // been copied from the application by fork, mutex and all.
-  if (n >= spare_buffer_min && !worker::active()) {
+  if (n >= spare_buffer_min && !forgone.load(std::memory_order_relaxed)) {
     spare_set& s = spares();
     std::lock_guard lock(s.mutex);
     auto best = s.buffers.end();
@@ -60,7 +61,7 @@ std::vector<char> large_buffer(std::size_t n) {
 
 void recycle_buffer(std::vector<char> buffer) noexcept {
   if (buffer.capacity() < spare_buffer_min || buffer.capacity() > spare_max) return;
-  if (worker::active()) return;
+  if (forgone.load(std::memory_order_relaxed)) return;
   spare_set& s = spares();
   std::lock_guard lock(s.mutex);
   if (s.users == 0) return;
@@ -74,6 +75,8 @@ void recycle_buffer(std::vector<char> buffer) noexcept {
                        [](const auto& a, const auto& b) { return a.capacity() < b.capacity(); });
   if (smallest->capacity() < buffer.capacity()) std::swap(*smallest, buffer);
 }
+
+void forgo_spare_buffers() noexcept { forgone.store(true, std::memory_order_relaxed); }
 
 spare_buffer_user::spare_buffer_user() {
   spare_set& s = spares();

@@ -1,5 +1,6 @@
 #include "worker/worker_loop.hpp"
 
+#include "buffers.hpp"
 #include "channel/shared_block.hpp"
 #include "platform/process.hpp"
 #include "registry.hpp"
@@ -100,6 +101,7 @@ bool active() noexcept { return g_active; }
 
 void serve(std::shared_ptr<channel::segment> seg, int lifeline, const std::string& secret) {
   g_active = true;
+  detail::forgo_spare_buffers();
   platform::exit_with_parent(lifeline);
   channel::endpoint ep = seg->worker_endpoint();
 
