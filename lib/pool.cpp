@@ -20,6 +20,7 @@
 #include "launch/launcher.hpp"
 #include "platform/process.hpp"
 #include "registry.hpp"
+#include "task_memory.hpp"
 #include "worker/worker_loop.hpp"
 
 #include <mproc/errors.hpp>
@@ -806,7 +807,10 @@ void pool_engine::kill_all() noexcept {
 
 std::shared_ptr<task_state> pool_engine::enqueue(std::uint64_t key, std::uint32_t count,
                                                  std::vector<char> payload) {
-  auto state = std::make_shared<task_state>(count);
+  // With its reference counts (and a vtable pointer) beside it.
+  static_assert(sizeof(task_state) + 4 * sizeof(void*) <= task_block_bytes,
+                "a task state no longer fits a block of task memory");
+  auto state = std::allocate_shared<task_state>(task_allocator<task_state>{}, count);
   worker* w = nullptr;
   std::optional<channel::endpoint> ep;
   channel::message_header h;

@@ -1,9 +1,11 @@
 // The shared-memory transport on its own: segment permissions and names, messages larger than
-// a ring, deadlines, and a dead peer waking whoever waits on it.
+// a ring, deadlines, and a dead peer waking whoever waits on it; and the memory that messages
+// and task states live in.
 
 #include "channel/channel.hpp"
 #include "buffers.hpp"
 #include "support/support.hpp"
+#include "task_memory.hpp"
 
 #include <mproc/detail/codec.hpp>
 #include <mproc/errors.hpp>
@@ -115,6 +117,44 @@ BOOST_AUTO_TEST_CASE(a_large_message_is_received_into_a_recycled_buffer_with_onl
   const std::vector<char> next = mproc::detail::large_buffer(std::size_t{1} << 20);
   BOOST_TEST(next.data() == old_memory);
   BOOST_TEST(next.empty());
+}
+
+BOOST_AUTO_TEST_CASE(task_memory_hands_out_distinct_blocks_and_takes_them_back_from_any_thread) {
+  namespace d = mproc::detail;
+  constexpr std::size_t n = 20000;  // several chunks
+  constexpr std::size_t size = 200;
+  const auto fill = [](std::vector<unsigned char*>& blocks, unsigned salt) {
+    for (std::size_t i = 0; i < n; ++i) {
+      blocks.push_back(static_cast<unsigned char*>(d::allocate_task_memory(size)));
+      std::memset(blocks.back(), static_cast<int>((i + salt) & 0xff), size);
+    }
+  };
+  const auto intact = [](const std::vector<unsigned char*>& blocks, unsigned salt) {
+    for (std::size_t i = 0; i < n; ++i) {
+      for (std::size_t k = 0; k < size; ++k) {
+        if (blocks[i][k] != static_cast<unsigned char>((i + salt) & 0xff)) return false;
+      }
+    }
+    return true;
+  };
+  std::vector<unsigned char*> first;
+  fill(first, 0);
+  BOOST_TEST(intact(first, 0));  // no two blocks overlap
+  // Freed by another thread, as a driver frees the state of a future that was dropped.
+  std::thread([&] {
+    for (std::size_t i = 0; i < n; i += 2) d::free_task_memory(first[i], size);
+  }).join();
+  std::vector<unsigned char*> second;
+  fill(second, 7);
+  BOOST_TEST(intact(second, 7));
+  for (std::size_t i = 1; i < n; i += 2) {
+    BOOST_TEST_REQUIRE(first[i][0] == static_cast<unsigned char>(i & 0xff));  // untouched
+    d::free_task_memory(first[i], size);
+  }
+  for (unsigned char* p : second) d::free_task_memory(p, size);
+  void* large = d::allocate_task_memory(d::task_block_bytes + 1);  // from the general heap
+  std::memset(large, 1, d::task_block_bytes + 1);
+  d::free_task_memory(large, d::task_block_bytes + 1);
 }
 
 BOOST_AUTO_TEST_CASE(many_small_messages_keep_their_order) {

@@ -135,6 +135,10 @@ void remove_orphaned_segments(const std::string& prefix) noexcept;
 /// page, and in large pages where the system offers them. A hint; small ranges are left alone.
 void prefault(void* p, std::size_t bytes) noexcept;
 
+/// Asks for [p, p + bytes), an aligned range of fresh memory, to be mapped in large pages when
+/// first touched. A hint.
+void advise_large_pages(void* p, std::size_t bytes) noexcept;
+
 /// Prepares a new worker process: default signal handlers, nothing blocked, interactive
 /// interrupts (Ctrl-C) ignored, and on Windows no crash dialog.
 void reset_signals_in_worker() noexcept;

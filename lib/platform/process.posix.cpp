@@ -248,6 +248,15 @@ void prefault(void* p, std::size_t bytes) noexcept {
 #endif
 }
 
+void advise_large_pages(void* p, std::size_t bytes) noexcept {
+#ifdef MADV_HUGEPAGE
+  (void)::madvise(p, bytes, MADV_HUGEPAGE);  // fails harmlessly where huge pages are off
+#else
+  (void)p;
+  (void)bytes;
+#endif
+}
+
 void remove_orphaned_segments(const std::string& prefix) noexcept {
   std::error_code ec;
   for (std::filesystem::directory_iterator it("/dev/shm", ec), end; !ec && it != end;

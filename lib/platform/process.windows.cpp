@@ -385,6 +385,8 @@ void prefault(void* /*p*/, std::size_t /*bytes*/) noexcept {
   // Large pages on Windows need a privilege that ordinary accounts lack.
 }
 
+void advise_large_pages(void* /*p*/, std::size_t /*bytes*/) noexcept {}
+
 void remove_orphaned_segments(const std::string& /*prefix*/) noexcept {}
 
 void reset_signals_in_worker() noexcept {
