@@ -59,6 +59,10 @@ struct sent_task {
   std::uint64_t id = 0;
 };
 
+// A burst of submits fills these: their nodes come from task memory, like the task states.
+using task_queue = std::deque<queued_task, task_allocator<queued_task>>;
+using sent_queue = std::deque<sent_task, task_allocator<sent_task>>;
+
 // What one receive of a task's answer brought.
 struct received {
   channel::io_status status = channel::io_status::ok;
@@ -124,12 +128,12 @@ class pool_engine {
 
     pool_engine& engine;
     std::shared_ptr<channel::segment> seg;
-    int lifeline = -1;           // write end: the worker exits once it is closed
-    std::string secret;          // what the worker must send back in its hello
-    int pid = -1;                // guarded by mutex_ once drivers run
-    int handle = -1;             // names the process for kills; guarded by mutex_
-    std::size_t served = 0;      // tasks run by the current process
-    std::deque<sent_task> sent;  // oldest (running) first; guarded by mutex_
+    int lifeline = -1;       // write end: the worker exits once it is closed
+    std::string secret;      // what the worker must send back in its hello
+    int pid = -1;            // guarded by mutex_ once drivers run
+    int handle = -1;         // names the process for kills; guarded by mutex_
+    std::size_t served = 0;  // tasks run by the current process
+    sent_queue sent;         // oldest (running) first; guarded by mutex_
     std::chrono::steady_clock::time_point head_since;  // when sent.front() started; mutex_
     std::chrono::nanoseconds task_time{0};  // recent time per task (a moving average); mutex_
     std::thread driver;
@@ -181,12 +185,12 @@ class pool_engine {
   std::vector<std::unique_ptr<worker>> workers_;
 
   std::mutex mutex_;
-  std::deque<queued_task> queue_;  // guarded by mutex_
-  bool closed_ = false;            // guarded by mutex_
-  std::size_t idle_ = 0;           // workers with nothing sent; guarded by mutex_
-  bool cancelling_ = false;        // guarded by mutex_
-  std::exception_ptr broken_;      // why the pool stopped by itself; guarded by mutex_
-  std::string last_failure_;       // what ended the last retired worker; guarded by mutex_
+  task_queue queue_;           // guarded by mutex_
+  bool closed_ = false;        // guarded by mutex_
+  std::size_t idle_ = 0;       // workers with nothing sent; guarded by mutex_
+  bool cancelling_ = false;    // guarded by mutex_
+  std::exception_ptr broken_;  // why the pool stopped by itself; guarded by mutex_
+  std::string last_failure_;   // what ended the last retired worker; guarded by mutex_
   std::deque<std::chrono::steady_clock::time_point> restarts_;  // guarded by mutex_
   std::uint64_t next_id_ = 0;                                   // guarded by mutex_
 
@@ -331,7 +335,7 @@ void pool_engine::await_hello(worker& w) {
 }
 
 void pool_engine::start_replacement(worker& w) {
-  std::deque<queued_task> dropped;
+  task_queue dropped;
   std::exception_ptr broken;
   {
     std::lock_guard lock(mutex_);
@@ -742,7 +746,7 @@ void pool_engine::retire(worker& w, const std::exception_ptr& why, const std::st
   const int pid = w.pid;
   const platform::exit_status st = end_process(w);
   w.seg.reset();
-  std::deque<sent_task> sent;
+  sent_queue sent;
   bool cancelling = false;
   {
     std::lock_guard lock(mutex_);
@@ -853,7 +857,7 @@ std::shared_ptr<task_state> pool_engine::enqueue(std::uint64_t key, std::uint32_
 }
 
 void pool_engine::shutdown(bool wait, bool cancel_pending) {
-  std::deque<queued_task> dropped;
+  task_queue dropped;
   {
     std::lock_guard lock(mutex_);
     closed_ = true;

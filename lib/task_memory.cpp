@@ -31,8 +31,6 @@ void free_task_memory(void* p, std::size_t /*bytes*/) noexcept { ::operator dele
 namespace {
 
 constexpr std::size_t chunk_bytes = std::size_t{2} << 20;  // one large page
-constexpr std::size_t block_bytes = task_block_bytes;
-constexpr std::size_t blocks_per_chunk = chunk_bytes / block_bytes - 1;  // the first: header
 
 struct free_block {
   free_block* next;
@@ -40,37 +38,30 @@ struct free_block {
 
 // The header of a chunk, in its first block. A block's chunk is its address rounded down.
 struct chunk {
+  explicit chunk(std::size_t block) : block_bytes(block), blocks(chunk_bytes / block - 1) {}
+
+  const std::size_t block_bytes;
+  const std::size_t blocks;    // blocks it holds after its header
   std::size_t live = 0;        // blocks handed out
   std::size_t carved = 0;      // blocks ever handed out; the rest have never been touched
   free_block* free = nullptr;  // blocks handed back
-  chunk* prev = nullptr;       // in the list of chunks with room, if `listed`
+  chunk* prev = nullptr;       // in its size's list of chunks with room, if `listed`
   chunk* next = nullptr;
   bool listed = false;
 
-  bool has_room() const noexcept { return free != nullptr || carved < blocks_per_chunk; }
+  bool has_room() const noexcept { return free != nullptr || carved < blocks; }
   char* block(std::size_t i) noexcept {
     return reinterpret_cast<char*>(this) + (i + 1) * block_bytes;
   }
 };
-static_assert(sizeof(chunk) <= block_bytes);
+static_assert(sizeof(chunk) <= task_block_bytes);
 
-class arena {
+// The chunks of one block size (callers hold the arenas' mutex).
+class size_class {
  public:
-  arena() {
-#if !defined(_WIN32)
-    // A fork while another thread holds the lock must not leave the child's copy locked.
-    ::pthread_atfork([] { instance().mutex_.lock(); }, [] { instance().mutex_.unlock(); },
-                     [] { instance().mutex_.unlock(); });
-#endif
-  }
-
-  static arena& instance() {
-    static arena* const a = new arena();  // never destroyed: states may outlive static objects
-    return *a;
-  }
+  explicit size_class(std::size_t block) : block_(block) {}
 
   void* allocate() {
-    std::lock_guard lock(mutex_);
     if (room_ == nullptr) link(new_chunk());
     chunk* c = room_;
     void* p = nullptr;
@@ -85,31 +76,23 @@ class arena {
     return p;
   }
 
-  void free(void* p) noexcept {
+  // Takes `p` back; returns its chunk if that is now empty and should go back to the system
+  // (every empty chunk but the last one with room).
+  chunk* free(void* p) noexcept {
     auto* c = reinterpret_cast<chunk*>(reinterpret_cast<std::uintptr_t>(p) & ~(chunk_bytes - 1));
-    chunk* empty = nullptr;
-    {
-      std::lock_guard lock(mutex_);
-      c->free = new (p) free_block{c->free};
-      --c->live;
-      if (!c->listed) link(c);
-      // An empty chunk goes back to the system unless it is the last one with room.
-      if (c->live == 0 && (c->prev != nullptr || c->next != nullptr)) {
-        unlink(c);
-        empty = c;
-      }
-    }
-    if (empty != nullptr) {
-      empty->~chunk();
-      ::operator delete (static_cast<void*>(empty), std::align_val_t{chunk_bytes});
-    }
+    c->free = new (p) free_block{c->free};
+    --c->live;
+    if (!c->listed) link(c);
+    if (c->live != 0 || (c->prev == nullptr && c->next == nullptr)) return nullptr;
+    unlink(c);
+    return c;
   }
 
  private:
-  static chunk* new_chunk() {
+  chunk* new_chunk() const {
     void* m = ::operator new (chunk_bytes, std::align_val_t{chunk_bytes});
     platform::advise_large_pages(m, chunk_bytes);
-    return new (m) chunk();
+    return new (m) chunk(block_);
   }
   void link(chunk* c) noexcept {
     c->prev = nullptr;
@@ -126,23 +109,63 @@ class arena {
     c->listed = false;
   }
 
+  const std::size_t block_;
+  chunk* room_ = nullptr;  // chunks with a free block
+};
+
+// Task states in small blocks; the queues' nodes, which hold a few tasks each, in large ones.
+class arenas {
+ public:
+  static arenas& instance() {
+    static arenas* const a = new arenas();  // never destroyed: states may outlive statics
+    return *a;
+  }
+
+  void* allocate(std::size_t bytes) {
+    std::lock_guard lock(mutex_);
+    return of(bytes).allocate();
+  }
+
+  void free(void* p, std::size_t bytes) noexcept {
+    chunk* empty = nullptr;
+    {
+      std::lock_guard lock(mutex_);
+      empty = of(bytes).free(p);
+    }
+    if (empty != nullptr) {
+      empty->~chunk();
+      ::operator delete (static_cast<void*>(empty), std::align_val_t{chunk_bytes});
+    }
+  }
+
+ private:
+  arenas() {
+#if !defined(_WIN32)
+    // A fork while another thread holds the lock must not leave the child's copy locked.
+    ::pthread_atfork([] { instance().mutex_.lock(); }, [] { instance().mutex_.unlock(); },
+                     [] { instance().mutex_.unlock(); });
+#endif
+  }
+  size_class& of(std::size_t bytes) noexcept { return bytes <= task_block_bytes ? small_ : large_; }
+
   std::mutex mutex_;
-  chunk* room_ = nullptr;  // chunks with a free block; guarded by mutex_
+  size_class small_{task_block_bytes};
+  size_class large_{task_memory_max};
 };
 
 }  // namespace
 
 void* allocate_task_memory(std::size_t bytes) {
-  if (bytes > block_bytes) return ::operator new(bytes);
-  return arena::instance().allocate();
+  if (bytes > task_memory_max) return ::operator new(bytes);
+  return arenas::instance().allocate(bytes);
 }
 
 void free_task_memory(void* p, std::size_t bytes) noexcept {
-  if (bytes > block_bytes) {
+  if (bytes > task_memory_max) {
     ::operator delete(p);
     return;
   }
-  arena::instance().free(p);
+  arenas::instance().free(p, bytes);
 }
 
 #endif

@@ -1,15 +1,18 @@
 #pragma once
-// Memory for the shared states of tasks. A burst of submits creates one state per task; taken
-// from the general heap, each fresh 4 KiB page costs a fault, which on some virtual machines is
-// a trap to the host that costs more than the submit itself. These states come instead from
-// 2 MiB chunks that the system can map with one large page each.
+// Memory for the shared states of tasks and the nodes of the queues that hold them. A burst of
+// submits creates one state per task; taken from the general heap, each fresh 4 KiB page costs
+// a fault, which on some virtual machines is a trap to the host that costs more than the submit
+// itself. They come instead from 2 MiB chunks that the system can map with one large page each.
 
 #include <cstddef>
 
 namespace mproc::detail {
 
-/// Objects up to this size come from the chunks; larger ones from the general heap.
+/// The block size that task states come in.
 inline constexpr std::size_t task_block_bytes = 256;
+/// Objects up to this size come from the chunks (in blocks of it, beyond `task_block_bytes`);
+/// larger ones from the general heap.
+inline constexpr std::size_t task_memory_max = 512;
 
 /// Returns memory for one object of `bytes` bytes that lives as long as a task's state.
 void* allocate_task_memory(std::size_t bytes);

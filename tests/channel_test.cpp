@@ -10,6 +10,8 @@
 #include <mproc/detail/codec.hpp>
 #include <mproc/errors.hpp>
 
+#include <boost/test/data/monomorphic.hpp>
+#include <boost/test/data/test_case.hpp>
 #include <boost/test/unit_test.hpp>
 
 #include <cstring>
@@ -23,6 +25,7 @@
 #endif
 
 namespace ch = mproc::channel;
+namespace bdata = boost::unit_test::data;
 
 namespace {
 
@@ -119,17 +122,17 @@ BOOST_AUTO_TEST_CASE(a_large_message_is_received_into_a_recycled_buffer_with_onl
   BOOST_TEST(next.empty());
 }
 
-BOOST_AUTO_TEST_CASE(task_memory_hands_out_distinct_blocks_and_takes_them_back_from_any_thread) {
+BOOST_DATA_TEST_CASE(task_memory_hands_out_distinct_blocks_and_takes_them_back_from_any_thread,
+                     bdata::make({std::size_t{200}, std::size_t{500}}), size) {
   namespace d = mproc::detail;
   constexpr std::size_t n = 20000;  // several chunks
-  constexpr std::size_t size = 200;
-  const auto fill = [](std::vector<unsigned char*>& blocks, unsigned salt) {
+  const auto fill = [size](std::vector<unsigned char*>& blocks, unsigned salt) {
     for (std::size_t i = 0; i < n; ++i) {
       blocks.push_back(static_cast<unsigned char*>(d::allocate_task_memory(size)));
       std::memset(blocks.back(), static_cast<int>((i + salt) & 0xff), size);
     }
   };
-  const auto intact = [](const std::vector<unsigned char*>& blocks, unsigned salt) {
+  const auto intact = [size](const std::vector<unsigned char*>& blocks, unsigned salt) {
     for (std::size_t i = 0; i < n; ++i) {
       for (std::size_t k = 0; k < size; ++k) {
         if (blocks[i][k] != static_cast<unsigned char>((i + salt) & 0xff)) return false;
@@ -152,9 +155,9 @@ BOOST_AUTO_TEST_CASE(task_memory_hands_out_distinct_blocks_and_takes_them_back_f
     d::free_task_memory(first[i], size);
   }
   for (unsigned char* p : second) d::free_task_memory(p, size);
-  void* large = d::allocate_task_memory(d::task_block_bytes + 1);  // from the general heap
-  std::memset(large, 1, d::task_block_bytes + 1);
-  d::free_task_memory(large, d::task_block_bytes + 1);
+  void* large = d::allocate_task_memory(d::task_memory_max + 1);  // from the general heap
+  std::memset(large, 1, d::task_memory_max + 1);
+  d::free_task_memory(large, d::task_memory_max + 1);
 }
 
 BOOST_AUTO_TEST_CASE(many_small_messages_keep_their_order) {
