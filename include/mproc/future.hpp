@@ -159,6 +159,9 @@ auto gather(const std::vector<std::shared_ptr<task_state>>& chunks,
     collect(chunks, [](const std::shared_ptr<task_state>& c) { c->take(); });
   } else {
     std::vector<Result> results;
+    std::size_t total = 0;
+    for (const auto& c : chunks) total += c->count();
+    reserve_large(results, total);  // one mapping for all, not a growth per doubling
     collect(chunks, [&](const std::shared_ptr<task_state>& c) { append(c, results); });
     return results;
   }

@@ -142,12 +142,15 @@ class process_pool {
     std::vector<std::shared_ptr<detail::task_state>> chunks;
     auto it = std::ranges::begin(items);
     const auto end = std::ranges::end(items);
+    std::size_t last = 0;  // the previous chunk's size: the next one is likely alike
     while (it != end) {
       std::vector<char> payload;
+      payload.reserve(last);
       std::uint32_t count = 0;
       detail::with_argument_writer<F>(payload, [&](auto& out) {
         for (; it != end && count < size; ++it, ++count) detail::write_arguments<F>(out, *it);
       });
+      last = payload.size();
       chunks.push_back(enqueue(detail::task_entry<F>::key, count, std::move(payload)));
     }
     return chunks;

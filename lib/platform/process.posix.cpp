@@ -227,13 +227,13 @@ void kill_handle(int handle) noexcept {
 void prefault(void* p, std::size_t bytes) noexcept {
   constexpr std::uintptr_t huge = std::uintptr_t{2} << 20;
   constexpr std::uintptr_t page = 4096;
-  if (bytes < 2 * huge) return;
+  if (bytes < 16 * page) return;  // a few faults cost less than the call
   const auto at = reinterpret_cast<std::uintptr_t>(p);
   // Each call fails harmlessly on a kernel without it (huge pages off; before Linux 5.14).
 #ifdef MADV_HUGEPAGE
   const std::uintptr_t huge_begin = (at + huge - 1) & ~(huge - 1);
   const std::uintptr_t huge_end = (at + bytes) & ~(huge - 1);
-  if (huge_end > huge_begin) {
+  if (bytes >= 2 * huge && huge_end > huge_begin) {
     (void)::madvise(reinterpret_cast<void*>(huge_begin), huge_end - huge_begin, MADV_HUGEPAGE);
   }
 #endif

@@ -114,12 +114,9 @@ class raw_writer {
     if (at + n > out_.capacity()) grow_buffer(out_, std::max(at + n, 2 * out_.capacity()));
   }
   void append(const void* p, std::size_t n) {
-    // resize and memcpy rather than insert: g++ 12 sees a false overflow in the inlined insert
-    // of a small value.
     make_room(n);
-    const std::size_t at = out_.size();
-    out_.resize(at + n);
-    std::memcpy(out_.data() + at, p, n);
+    const auto* bytes = static_cast<const char*>(p);
+    out_.insert(out_.end(), bytes, bytes + n);
   }
   std::vector<char>& out_;
 };
