@@ -125,9 +125,15 @@ int main(int argc, char** argv) try {
 
     std::vector<int> xs(static_cast<std::size_t>(map_items));
     std::iota(xs.begin(), xs.end(), 0);
-    t = clock_type::now();
-    const std::vector<int> ys = pool.map<inc>(xs, 1000);
-    report("map_throughput", m, map_items / seconds_since(t), "items/s");
+    std::vector<int> ys;
+    std::vector<double> map_rates;
+    for (int i = 0; i < 3; ++i) {  // the median of three: the first maps fresh memory
+      t = clock_type::now();
+      ys = pool.map<inc>(xs, 1000);
+      map_rates.push_back(map_items / seconds_since(t));
+    }
+    std::sort(map_rates.begin(), map_rates.end());
+    report("map_throughput", m, map_rates[1], "items/s");
 
     const std::vector<char> payload(echo_bytes, 'x');
     std::vector<char> back;
