@@ -99,7 +99,7 @@ BOOST_AUTO_TEST_CASE(a_message_larger_than_the_ring_streams_through_intact) {
 BOOST_AUTO_TEST_CASE(a_large_message_is_received_into_a_recycled_buffer_with_only_its_bytes) {
   const mproc::detail::spare_buffer_user user;  // what a pool holds
   std::vector<char> old = pattern(std::size_t{3} << 20);
-  const char* const old_memory = old.data();
+  const void* const old_memory = old.data();
   mproc::detail::recycle_buffer(std::move(old));
   auto seg = ch::segment::create(std::size_t{1} << 20);
   const std::vector<char> sent(std::size_t{2} << 20, 'n');  // smaller: old bytes would show
@@ -111,15 +111,34 @@ BOOST_AUTO_TEST_CASE(a_large_message_is_received_into_a_recycled_buffer_with_onl
   std::vector<char> received;
   BOOST_TEST((worker.receive(h, received) == ch::io_status::ok));
   BOOST_TEST((sender.get() == ch::io_status::ok));
-  BOOST_TEST(received.data() == old_memory);  // no fresh memory to map and zero
+  BOOST_TEST(static_cast<const void*>(received.data()) ==
+             old_memory);  // no fresh memory to map and zero
   BOOST_TEST((received == sent));
   // A buffer too small to be worth keeping is not handed out again.
   mproc::detail::recycle_buffer(std::move(received));
-  std::vector<char> small(4096);
-  mproc::detail::recycle_buffer(std::move(small));
+  std::vector<char> tiny(mproc::detail::spare_buffer_min / 2);
+  mproc::detail::recycle_buffer(std::move(tiny));
   const std::vector<char> next = mproc::detail::large_buffer(std::size_t{1} << 20);
-  BOOST_TEST(next.data() == old_memory);
+  BOOST_TEST(static_cast<const void*>(next.data()) == old_memory);
   BOOST_TEST(next.empty());
+}
+
+BOOST_AUTO_TEST_CASE(a_medium_buffer_serves_its_size_class_again) {
+  const mproc::detail::spare_buffer_user user;
+  // A chunk of a map: a few KiB. Fresh ones are rounded up to a power of two...
+  std::vector<char> chunk = mproc::detail::large_buffer(3000);
+  BOOST_TEST(chunk.capacity() == 4096U);
+  chunk.assign(3000, 'c');
+  const void* const memory = chunk.data();
+  mproc::detail::recycle_buffer(std::move(chunk));
+  // ...so that a later request of the same class gets the same memory, emptied.
+  const std::vector<char> again = mproc::detail::large_buffer(2500);
+  BOOST_TEST(static_cast<const void*>(again.data()) == memory);
+  BOOST_TEST(again.empty());
+  // One of another class does not.
+  const std::vector<char> larger = mproc::detail::large_buffer(5000);
+  BOOST_TEST(static_cast<const void*>(larger.data()) != memory);
+  BOOST_TEST(larger.capacity() >= 5000U);
 }
 
 BOOST_DATA_TEST_CASE(task_memory_hands_out_distinct_blocks_and_takes_them_back_from_any_thread,

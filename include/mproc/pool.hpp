@@ -145,7 +145,7 @@ class process_pool {
     std::size_t last = 0;  // the previous chunk's size: the next one is likely alike
     while (it != end) {
       std::vector<char> payload;
-      payload.reserve(last);
+      detail::grow_buffer(payload, last);
       std::uint32_t count = 0;
       detail::with_argument_writer<F>(payload, [&](auto& out) {
         for (; it != end && count < size; ++it, ++count) detail::write_arguments<F>(out, *it);

@@ -35,9 +35,9 @@ void reserve_large(V& v, std::size_t n) {
 }
 
 /// Byte buffers at least this large are kept for reuse (see `large_buffer`).
-inline constexpr std::size_t spare_buffer_min = std::size_t{1} << 20;
+inline constexpr std::size_t spare_buffer_min = std::size_t{1} << 10;
 
-/// Returns an empty byte buffer with room for `n` bytes: a spare one when one is large enough.
+/// Returns an empty byte buffer with room for `n` bytes: a spare one when one fits.
 std::vector<char> large_buffer(std::size_t n);
 /// Offers a byte buffer that is no longer needed for reuse by `large_buffer`.
 void recycle_buffer(std::vector<char> buffer) noexcept;
