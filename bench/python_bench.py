@@ -69,6 +69,7 @@ def main():
                 fs = [call(i) for i in range(submits)]
                 total = sum(get(f) for f in fs)
                 report("submit_throughput", f"{kind}/{method}", submits / (time.perf_counter() - t), "tasks/s")
+
                 t = time.perf_counter()
                 fs = [call(i) for i in range(submits)]
                 total += sum(get(f) for f in fs)

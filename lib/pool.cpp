@@ -179,7 +179,7 @@ class pool_engine {
   void kill_all() noexcept;
 
   pool_options options_;
-  spare_buffer_user spares_;  // large message buffers are reused while the pool exists
+  spare_buffer_user spares_;  // message buffers are reused while the pool exists
   std::unique_ptr<launch::launcher> launcher_;
   platform::exit_watcher watcher_;
   std::vector<std::unique_ptr<worker>> workers_;
