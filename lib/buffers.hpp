@@ -1,5 +1,5 @@
 #pragma once
-// Spare byte buffers of large messages (detail::large_buffer, detail::recycle_buffer).
+// Spare byte buffers of messages (detail::large_buffer, detail::recycle_buffer).
 
 namespace mproc::detail {
 
