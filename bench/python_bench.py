@@ -6,6 +6,7 @@ import multiprocessing as mp
 import os
 import signal
 import sys
+import threading
 import time
 
 
@@ -23,6 +24,14 @@ def die(x):
 
 def report(figure, name, value, unit):
     print(f"{figure} {name} {value:.2f} {unit}", flush=True)
+
+
+def bounded(action, seconds=10):
+    """Runs `action` in a thread of its own and waits for it at most `seconds`: shutting down a
+    pool whose worker was killed can hang (multiprocessing.Pool.terminate joining its threads)."""
+    t = threading.Thread(target=action, daemon=True)
+    t.start()
+    t.join(seconds)
 
 
 def main():
@@ -133,12 +142,16 @@ def main():
                             others_failed += 1
                 finally:
                     if kind == "ppe":
-                        ppe.shutdown(wait=False, cancel_futures=True)
+                        bounded(lambda: ppe.shutdown(wait=False, cancel_futures=True))
                     else:
-                        pool.terminate()
+                        bounded(pool.terminate)
             fail_ms.sort()
             report("crash_fails_task", f"{kind}/{method}", fail_ms[len(fail_ms) // 2], "ms")
             report("crash_fails_others", f"{kind}/{method}", others_failed / rounds, "tasks")
 
 if __name__ == "__main__":
     main()
+    # Not the interpreter's exit, which would wait again for a pool hung in its shutdown;
+    # bench/compare ends whatever processes the pools left.
+    sys.stdout.flush()
+    os._exit(0)
