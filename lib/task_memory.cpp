@@ -10,14 +10,6 @@
 #include <pthread.h>
 #endif
 
-#if defined(__SANITIZE_ADDRESS__)
-#define MPROC_PLAIN_TASK_MEMORY 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define MPROC_PLAIN_TASK_MEMORY 1
-#endif
-#endif
-
 namespace mproc::detail {
 
 #if defined(MPROC_PLAIN_TASK_MEMORY)
@@ -88,10 +80,14 @@ class size_class {
     return c;
   }
 
+  // In a forked child, which has none of the chunks: starts again with none.
+  void forget() noexcept { room_ = nullptr; }
+
  private:
   chunk* new_chunk() const {
     void* m = ::operator new (chunk_bytes, std::align_val_t{chunk_bytes});
     platform::advise_large_pages(m, chunk_bytes);
+    platform::exclude_from_fork(m, chunk_bytes);
     return new (m) chunk(block_);
   }
   void link(chunk* c) noexcept {
@@ -141,9 +137,15 @@ class arenas {
  private:
   arenas() {
 #if !defined(_WIN32)
-    // A fork while another thread holds the lock must not leave the child's copy locked.
+    // A fork while another thread holds the lock must not leave the child's copy locked. The
+    // child gets no chunk (see `exclude_from_fork`), so its arenas start empty.
     ::pthread_atfork([] { instance().mutex_.lock(); }, [] { instance().mutex_.unlock(); },
-                     [] { instance().mutex_.unlock(); });
+                     [] {
+                       arenas& a = instance();
+                       a.small_.forget();
+                       a.large_.forget();
+                       a.mutex_.unlock();
+                     });
 #endif
   }
   size_class& of(std::size_t bytes) noexcept { return bytes <= task_block_bytes ? small_ : large_; }

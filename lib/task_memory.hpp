@@ -3,10 +3,27 @@
 // submits creates one state per task; taken from the general heap, each fresh 4 KiB page costs
 // a fault, which on some virtual machines is a trap to the host that costs more than the submit
 // itself. They come instead from 2 MiB chunks that the system can map with one large page each.
+// The chunks are left out of forked children, which start with none.
 
 #include <cstddef>
 
+#if defined(__SANITIZE_ADDRESS__)
+#define MPROC_PLAIN_TASK_MEMORY 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define MPROC_PLAIN_TASK_MEMORY 1
+#endif
+#endif
+
 namespace mproc::detail {
+
+#if defined(MPROC_PLAIN_TASK_MEMORY)
+/// Whether task memory is the general heap (under AddressSanitizer, to catch a use after free).
+inline constexpr bool plain_task_memory = true;
+#else
+/// Whether task memory is the general heap (under AddressSanitizer, to catch a use after free).
+inline constexpr bool plain_task_memory = false;
+#endif
 
 /// The block size that task states come in.
 inline constexpr std::size_t task_block_bytes = 256;

@@ -21,7 +21,12 @@
 #include <vector>
 
 #if !defined(_WIN32)
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
 #endif
 
 namespace ch = mproc::channel;
@@ -185,6 +190,39 @@ BOOST_DATA_TEST_CASE(task_memory_hands_out_distinct_blocks_and_takes_them_back_f
   void* large = d::allocate_task_memory(d::task_memory_max + 1);  // from the general heap
   std::memset(large, 1, d::task_memory_max + 1);
   d::free_task_memory(large, d::task_memory_max + 1);
+}
+
+// The zygote of the fork method is forked from the application: task memory shared with it
+// copy-on-write would make every first write to a page after that fork copy the page.
+BOOST_AUTO_TEST_CASE(task_memory_is_left_out_of_a_forked_child_which_starts_its_own,
+                     *boost::unit_test::precondition(mproc_test::posix_only{"fork"})) {
+#if !defined(_WIN32)
+  namespace d = mproc::detail;
+  void* mine = d::allocate_task_memory(200);
+  std::memset(mine, 'p', 200);
+  const pid_t child = ::fork();
+  if (child == 0) {
+    // 1: the parent's block is not mapped here (it is under ASan, where blocks are heap blocks).
+    const auto page = reinterpret_cast<std::uintptr_t>(mine) & ~std::uintptr_t{4095};
+    const bool mapped = ::msync(reinterpret_cast<void*>(page), 4096, MS_ASYNC) == 0;
+    if (mapped != d::plain_task_memory) ::_exit(1);
+    // 2: the child's own blocks work, and are not the parent's.
+    std::vector<void*> blocks;
+    for (int i = 0; i < 20000; ++i) {
+      blocks.push_back(d::allocate_task_memory(200));
+      std::memset(blocks.back(), 'c', 200);
+      if (!d::plain_task_memory && blocks.back() == mine) ::_exit(2);
+    }
+    for (void* b : blocks) d::free_task_memory(b, 200);
+    ::_exit(0);
+  }
+  int status = -1;
+  BOOST_TEST_REQUIRE(::waitpid(child, &status, 0) == child);
+  BOOST_TEST(WIFEXITED(status));
+  BOOST_TEST(WEXITSTATUS(status) == 0);
+  BOOST_TEST(static_cast<const char*>(mine)[199] == 'p');
+  d::free_task_memory(mine, 200);
+#endif
 }
 
 BOOST_AUTO_TEST_CASE(many_small_messages_keep_their_order) {

@@ -248,6 +248,10 @@ void prefault(void* p, std::size_t bytes) noexcept {
 #endif
 }
 
+void exclude_from_fork(void* p, std::size_t bytes) noexcept {
+  (void)::madvise(p, bytes, MADV_DONTFORK);  // a hint: without it, pages are copied on write
+}
+
 void advise_large_pages(void* p, std::size_t bytes) noexcept {
 #ifdef MADV_HUGEPAGE
   (void)::madvise(p, bytes, MADV_HUGEPAGE);  // fails harmlessly where huge pages are off
