@@ -130,6 +130,8 @@ class arenas {
     }
     if (empty != nullptr) {
       empty->~chunk();
+      // The heap may hand these pages out again: a forked child must have them then.
+      platform::include_in_fork(empty, chunk_bytes);
       ::operator delete (static_cast<void*>(empty), std::align_val_t{chunk_bytes});
     }
   }

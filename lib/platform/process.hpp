@@ -142,6 +142,8 @@ void advise_large_pages(void* p, std::size_t bytes) noexcept;
 /// Leaves [p, p + bytes), a range of private memory, out of processes forked from now on: a
 /// forked child would share its pages copy-on-write, and every write here would copy one.
 void exclude_from_fork(void* p, std::size_t bytes) noexcept;
+/// Undoes `exclude_from_fork` for [p, p + bytes), before the memory goes back to the heap.
+void include_in_fork(void* p, std::size_t bytes) noexcept;
 
 /// Prepares a new worker process: default signal handlers, nothing blocked, interactive
 /// interrupts (Ctrl-C) ignored, and on Windows no crash dialog.

@@ -252,6 +252,11 @@ void exclude_from_fork(void* p, std::size_t bytes) noexcept {
   (void)::madvise(p, bytes, MADV_DONTFORK);  // a hint: without it, pages are copied on write
 }
 
+void include_in_fork(void* p, std::size_t bytes) noexcept {
+  // Not a hint: heap memory that a forked child lacked would fault in the child's malloc.
+  (void)::madvise(p, bytes, MADV_DOFORK);
+}
+
 void advise_large_pages(void* p, std::size_t bytes) noexcept {
 #ifdef MADV_HUGEPAGE
   (void)::madvise(p, bytes, MADV_HUGEPAGE);  // fails harmlessly where huge pages are off

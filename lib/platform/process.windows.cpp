@@ -389,6 +389,8 @@ void advise_large_pages(void* /*p*/, std::size_t /*bytes*/) noexcept {}
 
 void exclude_from_fork(void* /*p*/, std::size_t /*bytes*/) noexcept {}  // no fork on Windows
 
+void include_in_fork(void* /*p*/, std::size_t /*bytes*/) noexcept {}
+
 void remove_orphaned_segments(const std::string& /*prefix*/) noexcept {}
 
 void reset_signals_in_worker() noexcept {
