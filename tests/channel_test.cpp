@@ -243,7 +243,7 @@ BOOST_AUTO_TEST_CASE(task_memory_is_left_out_of_a_forked_child_which_starts_its_
   BOOST_TEST(WEXITSTATUS(status) == 0);
   BOOST_TEST(static_cast<const char*>(mine)[199] == 'p');
   d::free_task_memory(mine, 200);
-  ::mallopt(M_MMAP_THRESHOLD, 128 << 10);  // glibc's defaults
+  ::mallopt(M_MMAP_THRESHOLD, 128 << 10);  // glibc's default values (no longer adjusted)
   ::mallopt(M_TRIM_THRESHOLD, 128 << 10);
   BOOST_TEST_MESSAGE(emptied.size() << " blocks of emptied chunks still mapped were checked");
 #endif

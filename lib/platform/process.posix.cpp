@@ -253,7 +253,8 @@ void exclude_from_fork(void* p, std::size_t bytes) noexcept {
 }
 
 void include_in_fork(void* p, std::size_t bytes) noexcept {
-  // Not a hint: heap memory that a forked child lacked would fault in the child's malloc.
+  // Needed, unlike the advice it undoes: heap memory that a forked child lacks would fault in
+  // the child's malloc. It cannot fail on a range that took MADV_DONTFORK.
   (void)::madvise(p, bytes, MADV_DOFORK);
 }
 
