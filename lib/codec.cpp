@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <bit>
 #include <mutex>
 #include <new>
 
@@ -52,15 +53,9 @@ spare_set& spares() {
   return *set;
 }
 
-unsigned floor_log2(std::size_t n) noexcept {
-  unsigned k = 0;
-  while ((n >> (k + 1)) != 0) ++k;
-  return k;
-}
-
-unsigned ceil_log2(std::size_t n) noexcept {
-  const unsigned k = floor_log2(n);
-  return (std::size_t{1} << k) == n ? k : k + 1;
+// The size class of `capacity` bytes (at least 1): k with 2^k <= capacity < 2^(k+1).
+unsigned floor_log2(std::size_t capacity) noexcept {
+  return static_cast<unsigned>(std::bit_width(capacity)) - 1;
 }
 
 // Whether a request for `n` bytes is served from the medium buffers, rounded up to a power of
@@ -69,7 +64,7 @@ bool medium_request(std::size_t n) noexcept { return n >= spare_buffer_min && n 
 
 std::vector<char> take_spare(spare_set& s, std::size_t n) {
   if (medium_request(n)) {
-    auto& bucket = s.medium[ceil_log2(n) - medium_first];
+    auto& bucket = s.medium[floor_log2(std::bit_ceil(n)) - medium_first];
     if (bucket.empty()) return {};
     std::vector<char> v = std::move(bucket.back());
     bucket.pop_back();
@@ -125,7 +120,7 @@ std::vector<char> large_buffer(std::size_t n) {
   }
   std::vector<char> v;
   // A medium buffer is rounded up to its size class, so that it serves the same size again.
-  reserve_large(v, medium_request(n) ? std::size_t{1} << ceil_log2(n) : n);
+  reserve_large(v, medium_request(n) ? std::bit_ceil(n) : n);
   return v;
 }
 
