@@ -2,6 +2,7 @@
 
 #include <mproc/errors.hpp>
 
+#include <sstream>
 #include <utility>
 
 namespace mproc {
@@ -21,6 +22,13 @@ std::string describe_end(std::optional<int> exit_code, std::optional<int> signal
   return "ended (its exit status is unknown)";
 }
 
+// "20", "0.25": a duration in milliseconds as a person writes it.
+std::string milliseconds_text(std::chrono::nanoseconds d) {
+  std::ostringstream os;
+  os << std::chrono::duration<double, std::milli>(d).count();
+  return os.str();
+}
+
 }  // namespace
 
 remote_error::remote_error(std::string type, std::string message)
@@ -38,6 +46,11 @@ task_timeout::task_timeout(std::chrono::milliseconds limit, const std::string& t
     : error("task '" + task + "' ran longer than its limit of " + std::to_string(limit.count()) +
             " ms; its worker was killed and replaced"),
       limit_(limit) {}
+
+wait_timeout::wait_timeout(std::chrono::nanoseconds waited, const std::string& what)
+    : error("the wait for " + what + " ran out after " + milliseconds_text(waited) +
+            " ms; nothing was cancelled, and the wait can be repeated"),
+      waited_(waited) {}
 
 pool_closed::pool_closed() : error("cannot submit a task: the pool is shut down") {}
 

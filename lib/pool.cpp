@@ -26,7 +26,9 @@
 #include <mproc/errors.hpp>
 #include <mproc/pool.hpp>
 
+#include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <cstdlib>
 #include <cstring>
 #include <deque>
@@ -114,9 +116,10 @@ class pool_engine {
   pool_engine(const pool_engine&) = delete;
   pool_engine& operator=(const pool_engine&) = delete;
 
-  std::shared_ptr<task_state> enqueue(std::uint64_t key, std::uint32_t count,
+  std::shared_ptr<task_state> enqueue(std::uint64_t key, std::string_view name, std::uint32_t count,
                                       std::vector<char> payload);
   void shutdown(bool wait, bool cancel_pending);
+  void end_workers(bool kill);
   std::size_t workers() const noexcept { return workers_.size(); }
   start_method method() const noexcept { return launcher_->method(); }
 
@@ -132,6 +135,7 @@ class pool_engine {
     std::string secret;      // what the worker must send back in its hello
     int pid = -1;            // guarded by mutex_ once drivers run
     int handle = -1;         // names the process for kills; guarded by mutex_
+    bool exited = false;     // the process `pid` has ended; guarded by mutex_
     std::size_t served = 0;  // tasks run by the current process
     sent_queue sent;         // oldest (running) first; guarded by mutex_
     std::chrono::steady_clock::time_point head_since;  // when sent.front() started; mutex_
@@ -176,6 +180,7 @@ class pool_engine {
   void retire(worker& w, const std::exception_ptr& why, const std::string& task);
   void stop(worker& w);
   bool closing();
+  bool all_gone() const;
   void kill_all() noexcept;
 
   pool_options options_;
@@ -185,12 +190,13 @@ class pool_engine {
   std::vector<std::unique_ptr<worker>> workers_;
 
   std::mutex mutex_;
-  task_queue queue_;           // guarded by mutex_
-  bool closed_ = false;        // guarded by mutex_
-  std::size_t idle_ = 0;       // workers with nothing sent; guarded by mutex_
-  bool cancelling_ = false;    // guarded by mutex_
-  std::exception_ptr broken_;  // why the pool stopped by itself; guarded by mutex_
-  std::string last_failure_;   // what ended the last retired worker; guarded by mutex_
+  std::condition_variable gone_cv_;  // notified (with mutex_) when a worker process ends
+  task_queue queue_;                 // guarded by mutex_
+  bool closed_ = false;              // guarded by mutex_
+  std::size_t idle_ = 0;             // workers with nothing sent; guarded by mutex_
+  bool cancelling_ = false;          // guarded by mutex_
+  std::exception_ptr broken_;        // why the pool stopped by itself; guarded by mutex_
+  std::string last_failure_;         // what ended the last retired worker; guarded by mutex_
   std::deque<std::chrono::steady_clock::time_point> restarts_;  // guarded by mutex_
   std::uint64_t next_id_ = 0;                                   // guarded by mutex_
 
@@ -253,16 +259,20 @@ void pool_engine::launch(worker& w) {
   {
     std::lock_guard lock(mutex_);
     w.pid = started.pid;
+    w.exited = false;
     w.lifeline = started.lifeline;
     w.handle = platform::open_handle(started.pid);
   }
   // The death of a worker wakes whoever reads its ring, and its driver: a driver whose worker
   // died while idle or holding a direct task replaces it at once.
-  const std::error_code ec = watcher_.watch(started.pid, [this, &w, seg = w.seg] {
-    seg->mark_worker_gone();
-    std::lock_guard lock(mutex_);
-    wake(w);
-  });
+  const std::error_code ec =
+      watcher_.watch(started.pid, [this, &w, seg = w.seg, pid = started.pid] {
+        seg->mark_worker_gone();
+        std::lock_guard lock(mutex_);
+        if (w.pid == pid) w.exited = true;
+        wake(w);
+        gone_cv_.notify_all();
+      });
   if (ec || w.handle < 0) {
     end_process(w);
     throw start_error("cannot watch worker " + std::to_string(started.pid) + ": " +
@@ -645,6 +655,7 @@ void pool_engine::finish_head(worker& w) {
   const auto now = std::chrono::steady_clock::now();
   const auto took = std::chrono::duration_cast<std::chrono::nanoseconds>(now - w.head_since);
   w.task_time = w.task_time.count() == 0 ? took : (w.task_time * 7 + took) / 8;
+  w.sent.front().task.state->set_ran(took);
   recycle_buffer(std::move(w.sent.front().task.payload));
   w.sent.pop_front();
   ++w.served;
@@ -809,12 +820,12 @@ void pool_engine::kill_all() noexcept {
   }
 }
 
-std::shared_ptr<task_state> pool_engine::enqueue(std::uint64_t key, std::uint32_t count,
-                                                 std::vector<char> payload) {
+std::shared_ptr<task_state> pool_engine::enqueue(std::uint64_t key, std::string_view name,
+                                                 std::uint32_t count, std::vector<char> payload) {
   // With its reference counts (and a vtable pointer) beside it.
   static_assert(sizeof(task_state) + 4 * sizeof(void*) <= task_block_bytes,
                 "a task state no longer fits a block of task memory");
-  auto state = std::allocate_shared<task_state>(task_allocator<task_state>{}, count);
+  auto state = std::allocate_shared<task_state>(task_allocator<task_state>{}, count, name);
   worker* w = nullptr;
   std::optional<channel::endpoint> ep;
   channel::message_header h;
@@ -880,6 +891,37 @@ void pool_engine::shutdown(bool wait, bool cancel_pending) {
   launcher_->stop();
 }
 
+// Ends every worker now (SIGKILL, or SIGTERM with SIGKILL after a grace for one that does not
+// end) and closes the pool: queued tasks are cancelled, running ones fail with cancelled_error
+// as their drivers find their workers gone.
+void pool_engine::end_workers(bool kill) {
+  task_queue dropped;
+  {
+    std::unique_lock lock(mutex_);
+    closed_ = true;
+    cancelling_ = true;
+    dropped.swap(queue_);
+    wake_all();
+    for (auto& w : workers_) {
+      if (kill) {
+        platform::kill_handle(w->handle);
+      } else {
+        platform::terminate_handle(w->handle);
+      }
+    }
+    if (!kill && !gone_cv_.wait_for(lock, exit_grace, [this] { return all_gone(); })) {
+      for (auto& w : workers_) platform::kill_handle(w->handle);  // SIGTERM was not enough
+    }
+  }
+  for (queued_task& t : dropped) t.state->cancel();
+}
+
+// Whether no worker process runs any more (mutex_ held).
+bool pool_engine::all_gone() const {
+  return std::all_of(workers_.begin(), workers_.end(),
+                     [](const std::unique_ptr<worker>& w) { return w->pid < 0 || w->exited; });
+}
+
 }  // namespace mproc::detail
 
 namespace mproc {
@@ -897,13 +939,18 @@ void process_pool::shutdown(bool wait, bool cancel_pending) {
   engine_->shutdown(wait, cancel_pending);
 }
 
+void process_pool::terminate_workers() { engine_->end_workers(false); }
+
+void process_pool::kill_workers() { engine_->end_workers(true); }
+
 std::size_t process_pool::workers() const noexcept { return engine_->workers(); }
 
 mproc::start_method process_pool::start_method() const noexcept { return engine_->method(); }
 
-std::shared_ptr<detail::task_state> process_pool::enqueue(std::uint64_t key, std::uint32_t count,
+std::shared_ptr<detail::task_state> process_pool::enqueue(std::uint64_t key, std::string_view name,
+                                                          std::uint32_t count,
                                                           std::vector<char> payload) {
-  return engine_->enqueue(key, count, std::move(payload));
+  return engine_->enqueue(key, name, count, std::move(payload));
 }
 
 std::size_t process_pool::pick_chunksize(std::size_t items) const noexcept {

@@ -1,12 +1,55 @@
+#include "exception_text.hpp"
 #include "spin.hpp"
 
 #include <mproc/detail/task_state.hpp>
 #include <mproc/errors.hpp>
 #include <mproc/future.hpp>
 
+#include <cstdio>
+#include <string>
 #include <utility>
 
 namespace mproc::detail {
+
+namespace {
+
+std::mutex& handler_mutex() {
+  static std::mutex m;  // function-local: usable during static initialisation
+  return m;
+}
+callback_error_handler& handler() {
+  static callback_error_handler h;  // guarded by handler_mutex(); empty: the default
+  return h;
+}
+
+void write_to_stderr(const callback_failure& f) {
+  const exception_text e = describe_exception(f.error);
+  const std::string task =
+      f.task.empty() ? std::string("a task") : "task '" + std::string(f.task) + "'";
+  std::fprintf(stderr,
+               "mproc: a done-callback of %s threw %s: %s (the other callbacks still run)\n",
+               task.c_str(), e.type.c_str(), e.message.c_str());
+}
+
+}  // namespace
+
+void report_callback_failure(std::string_view task, std::exception_ptr error) noexcept {
+  try {
+    callback_error_handler h;
+    {
+      std::lock_guard lock(handler_mutex());
+      h = handler();
+    }
+    const callback_failure f{task, std::move(error)};
+    if (h) {
+      h(f);
+    } else {
+      write_to_stderr(f);
+    }
+  } catch (...) {
+    // The handler threw, or memory ran out: there is nobody left to tell.
+  }
+}
 
 bool task_state::try_start() {
   std::lock_guard lock(mutex_);
@@ -17,10 +60,27 @@ bool task_state::try_start() {
 
 bool task_state::cancel() {
   std::unique_lock lock(mutex_);
-  if (status_ != status::pending) return false;
+  if (status_ != status::pending) return cancelled_;
   error_ = std::make_exception_ptr(cancelled_error());
+  cancelled_ = true;
   complete(lock);
   return true;
+}
+
+bool task_state::cancelled() const {
+  std::lock_guard lock(mutex_);
+  return cancelled_;
+}
+
+bool task_state::running() const {
+  std::lock_guard lock(mutex_);
+  return status_ == status::running;
+}
+
+std::exception_ptr task_state::error() const {
+  std::unique_lock lock(mutex_);
+  await_done(lock);
+  return error_;
 }
 
 void task_state::set_value(std::vector<char> bytes) {
@@ -58,7 +118,15 @@ void task_state::complete(std::unique_lock<std::mutex>& lock) {
   callbacks_.clear();
   lock.unlock();
   done_cv_.notify_all();
-  for (auto& callback : callbacks) callback();
+  for (auto& callback : callbacks) run_callback(callback);
+}
+
+void task_state::run_callback(std::function<void()>& callback) const noexcept {
+  try {
+    callback();
+  } catch (...) {
+    report_callback_failure(name_, std::current_exception());
+  }
 }
 
 void task_state::begin_route(route* r) noexcept {
@@ -130,7 +198,7 @@ void task_state::on_done(std::function<void()> callback) {
     return;
   }
   lock.unlock();
-  callback();
+  run_callback(callback);
 }
 
 void wait_with_progress(const std::vector<std::shared_ptr<task_state>>& chunks,
@@ -157,6 +225,54 @@ void completion_queue::push(std::size_t index) {
   cv_.notify_one();
 }
 
+bool completion_queue::pop_until(std::chrono::steady_clock::time_point deadline,
+                                 std::size_t& index) {
+  std::unique_lock lock(mutex_);
+  if (!cv_.wait_until(lock, deadline, [this] { return !ready_.empty(); })) return false;
+  index = ready_.front();
+  ready_.pop_front();
+  return true;
+}
+
+void throw_decode_error(std::string_view task, std::string_view type,
+                        const std::exception_ptr& cause) {
+  const exception_text e = describe_exception(cause);
+  const std::string what = task.empty() ? std::string("a task's result")
+                                        : "the result of task '" + std::string(task) + "'";
+  throw serialization_error("cannot decode " + what + " as " + std::string(type) + ": " + e.type +
+                            ": " + e.message);
+}
+
+wait_result wait_states(const std::vector<task_state*>& states, return_when when,
+                        std::chrono::steady_clock::time_point deadline) {
+  auto queue = std::make_shared<completion_queue>();
+  std::size_t watched = 0;
+  for (std::size_t i = 0; i < states.size(); ++i) {
+    if (states[i] == nullptr) continue;
+    ++watched;
+    states[i]->on_done([queue, i] { queue->push(i); });
+  }
+  const auto failed = [&](std::size_t i) {
+    return !states[i]->cancelled() && states[i]->error() != nullptr;
+  };
+  for (std::size_t seen = 0; seen < watched; ++seen) {
+    std::size_t i = 0;
+    if (deadline == std::chrono::steady_clock::time_point::max()) {
+      i = queue->pop();
+    } else if (!queue->pop_until(deadline, i)) {
+      break;
+    }
+    if (when == return_when::first_completed) break;
+    if (when == return_when::first_exception && failed(i)) break;
+  }
+  wait_result r;
+  for (std::size_t i = 0; i < states.size(); ++i) {
+    if (states[i] == nullptr) continue;
+    (states[i]->ready() ? r.done : r.not_done).push_back(i);
+  }
+  return r;
+}
+
 std::size_t completion_queue::pop() {
   std::unique_lock lock(mutex_);
   cv_.wait(lock, [this] { return !ready_.empty(); });
@@ -166,3 +282,12 @@ std::size_t completion_queue::pop() {
 }
 
 }  // namespace mproc::detail
+
+namespace mproc {
+
+callback_error_handler set_callback_error_handler(callback_error_handler handler) {
+  std::lock_guard lock(detail::handler_mutex());
+  return std::exchange(detail::handler(), std::move(handler));
+}
+
+}  // namespace mproc

@@ -79,6 +79,18 @@ class pool_closed : public error {
   pool_closed();
 };
 
+/// A caller's wait ran out before the task completed; the task goes on and its future stays valid.
+class wait_timeout : public error {
+ public:
+  /// Creates the error for a wait of `waited` on `what` (a task's name, or "futures").
+  wait_timeout(std::chrono::nanoseconds waited, const std::string& what);
+  /// Returns how long the caller waited.
+  std::chrono::nanoseconds waited() const noexcept { return waited_; }
+
+ private:
+  std::chrono::nanoseconds waited_;
+};
+
 /// `get()` was called on the future of a cancelled task.
 class cancelled_error : public error {
  public:

@@ -1,10 +1,9 @@
 #pragma once
 
 #include <mproc/detail/codec.hpp>
+#include <mproc/detail/names.hpp>
 #include <mproc/detail/task_state.hpp>
 #include <mproc/errors.hpp>
-
-#include <boost/archive/archive_exception.hpp>
 
 #include <chrono>
 #include <cstddef>
@@ -14,6 +13,8 @@
 #include <iterator>
 #include <memory>
 #include <stdexcept>
+#include <string>
+#include <string_view>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -27,21 +28,63 @@ class future;
 /// Receives the progress of a `map` as `(items done, items in all)`, in the calling thread.
 using progress_function = std::function<void(std::size_t done, std::size_t total)>;
 
+/// What a done-callback threw, as the callback error handler receives it.
+struct callback_failure {
+  std::string_view task;     ///< the name of the task whose callback threw ("" if none)
+  std::exception_ptr error;  ///< the exception it threw
+};
+
+/// Receives every exception that a done-callback throws; called in the thread that ran the
+/// callback, and must not throw.
+using callback_error_handler = std::function<void(const callback_failure&)>;
+
+/// Sets the handler of exceptions thrown by done-callbacks and returns the previous one.
+///
+/// An exception a callback throws never leaves `add_done_callback` nor reaches a pool's
+/// thread: it goes to this handler and the other callbacks still run (like Python, which logs
+/// it). The default (or an empty `handler`) writes the task's name and the exception's type and
+/// message to stderr. Thread-safe.
+callback_error_handler set_callback_error_handler(callback_error_handler handler);
+
+/// Which completion `wait` returns on (Python's `FIRST_COMPLETED`, `FIRST_EXCEPTION`,
+/// `ALL_COMPLETED`).
+enum class return_when {
+  first_completed,  ///< any future completes or is cancelled
+  first_exception,  ///< any future fails (cancelled ones do not count); else all complete
+  all_completed     ///< every future completes or is cancelled
+};
+
+/// What `wait` found: indices into the vector of futures, each in ascending order.
+struct wait_result {
+  std::vector<std::size_t> done;      ///< complete (a value, an error, or cancelled)
+  std::vector<std::size_t> not_done;  ///< still queued or running
+};
+
 namespace detail {
 
-/// Decodes `count` values of type `T` from `bytes`, appending them to `out`.
+/// Throws the `serialization_error` for a result of task `task` that could not be decoded as
+/// `type` in this process; `cause` is what the decoder threw.
+[[noreturn]] void throw_decode_error(std::string_view task, std::string_view type,
+                                     const std::exception_ptr& cause);
+
+/// Decodes `count` values of type `T` from `bytes` (results of task `task`), appending them to
+/// `out`; any failure is a `serialization_error`.
 template <class T>
-void decode_values(const std::vector<char>& bytes, std::size_t count, std::vector<T>& out) {
+void decode_values(const std::vector<char>& bytes, std::size_t count, std::vector<T>& out,
+                   std::string_view task = {}) {
   try {
     with_reader<raw_codec<T>>(bytes.data(), bytes.size(), [&](auto& in) {
       for (std::size_t i = 0; i < count; ++i) get(in, out.emplace_back());
     });
-  } catch (const boost::archive::archive_exception& e) {
-    throw serialization_error(std::string("cannot decode a task result: ") + e.what());
-  } catch (const raw_format_error& e) {
-    throw serialization_error(std::string("cannot decode a task result: ") + e.what());
+  } catch (...) {
+    throw_decode_error(task, type_name<T>(), std::current_exception());
   }
 }
+
+/// Waits until `when` holds for the complete ones of `states` (null entries are skipped), or
+/// until `deadline`; returns which are done.
+wait_result wait_states(const std::vector<task_state*>& states, return_when when,
+                        std::chrono::steady_clock::time_point deadline);
 
 /// Creates futures from shared states (the pool's side of the future's constructor).
 struct future_access {
@@ -81,15 +124,29 @@ class future {
       std::vector<T> values;
       values.reserve(1);
       std::vector<char> bytes = state->take();
-      detail::decode_values(bytes, 1, values);
+      detail::decode_values(bytes, 1, values, state->name());
       detail::recycle_buffer(std::move(bytes));
       return std::move(values.front());
     }
   }
 
+  /// Waits at most `timeout` for the task and returns its result or throws its error, like
+  /// `get()`; throws `wait_timeout` if the task is not complete by then (the task goes on and
+  /// this future stays valid). Python's `result(timeout=...)`.
+  template <class Rep, class Period>
+  T get_for(const std::chrono::duration<Rep, Period>& timeout) {
+    if (wait_for(timeout) != std::future_status::ready) {
+      throw wait_timeout(std::chrono::ceil<std::chrono::nanoseconds>(timeout),
+                         "task '" + std::string(checked().name()) + "'");
+    }
+    return get();
+  }
+
   /// Runs `callback` once the task completes: at once, in this thread, if it already has;
   /// otherwise in the pool thread that completes it, so it must be quick and must not wait for
-  /// other tasks. Like `concurrent.futures.Future.add_done_callback`.
+  /// other tasks. Like `concurrent.futures.Future.add_done_callback`. An exception it throws
+  /// goes to the callback error handler (see `set_callback_error_handler`); the other callbacks
+  /// still run.
   void add_done_callback(std::function<void()> callback) { checked().on_done(std::move(callback)); }
 
   /// Blocks until the task completes.
@@ -106,8 +163,19 @@ class future {
   /// Returns whether the task has completed (with a value, an error, or by cancellation).
   bool ready() const { return checked().ready(); }
 
-  /// Cancels the task if it has not started; true if it will never run.
+  /// Cancels the task if it has not started; true exactly when the task will never run (also
+  /// when it was cancelled before), false for a running or finished one.
   bool cancel() { return checked().cancel(); }
+
+  /// Returns whether the task was cancelled.
+  bool cancelled() const { return checked().cancelled(); }
+
+  /// Returns whether the task has started (was handed to a worker) and is not complete.
+  bool running() const { return checked().running(); }
+
+  /// Waits for the task and returns its error, or null if it succeeded; the result stays for
+  /// `get()`. A result that fails to decode in this process shows only in `get()`.
+  std::exception_ptr exception() const { return checked().error(); }
 
   /// Returns whether this future refers to a task (false after `get()` or when moved from).
   bool valid() const noexcept { return state_ != nullptr; }
@@ -172,6 +240,8 @@ class completion_queue {
  public:
   void push(std::size_t index);
   std::size_t pop();
+  // Like pop, but gives up at `deadline` (returning false).
+  bool pop_until(std::chrono::steady_clock::time_point deadline, std::size_t& index);
 
  private:
   std::mutex mutex_;
@@ -207,6 +277,10 @@ class completed_range {
     }
     /// Waits for the next future to become ready (postfix form; returns nothing useful).
     void operator++(int) { advance(); }
+    /// Returns whether the iterator has passed the last future.
+    friend bool operator==(const iterator& a, std::default_sentinel_t) noexcept {
+      return a.range_ == nullptr;
+    }
     /// Returns whether both iterators are at the same position.
     friend bool operator==(const iterator& a, const iterator& b) noexcept {
       return a.range_ == b.range_ && (a.range_ == nullptr || a.seen_ == b.seen_);
@@ -220,7 +294,12 @@ class completed_range {
         range_ = nullptr;
         return;
       }
-      current_ = range_->queue_->pop();
+      if (range_->deadline_ == std::chrono::steady_clock::time_point::max()) {
+        current_ = range_->queue_->pop();
+      } else if (!range_->queue_->pop_until(range_->deadline_, current_)) {
+        throw wait_timeout(range_->timeout_, std::to_string(range_->expected_ - seen_) + " of " +
+                                                 std::to_string(range_->expected_) + " futures");
+      }
       ++seen_;
     }
     completed_range* range_ = nullptr;
@@ -228,9 +307,18 @@ class completed_range {
     std::size_t seen_ = 0;
   };
 
-  /// Watches every valid future in `futures`; the vector must outlive the range.
-  explicit completed_range(std::vector<future<T>>& futures)
-      : futures_(&futures), queue_(std::make_shared<detail::completion_queue>()) {
+  /// Watches every valid future in `futures`; the vector must outlive the range. Past
+  /// `timeout` from now (none: `nanoseconds::max()`), waiting for the next one throws
+  /// `wait_timeout`.
+  explicit completed_range(std::vector<future<T>>& futures,
+                           std::chrono::nanoseconds timeout = std::chrono::nanoseconds::max())
+      : futures_(&futures),
+        queue_(std::make_shared<detail::completion_queue>()),
+        timeout_(timeout) {
+    if (timeout != std::chrono::nanoseconds::max()) {
+      deadline_ = std::chrono::steady_clock::now() +
+                  std::chrono::ceil<std::chrono::steady_clock::duration>(timeout);
+    }
     for (std::size_t i = 0; i < futures.size(); ++i) {
       const auto& state = detail::future_access::state(futures[i]);
       if (!state) continue;
@@ -247,12 +335,49 @@ class completed_range {
   std::vector<future<T>>* futures_;
   std::shared_ptr<detail::completion_queue> queue_;
   std::size_t expected_ = 0;
+  std::chrono::nanoseconds timeout_;
+  std::chrono::steady_clock::time_point deadline_ = std::chrono::steady_clock::time_point::max();
 };
 
 /// Returns a range that yields each valid future of `futures` once, in the order they complete.
 template <class T>
 completed_range<T> as_completed(std::vector<future<T>>& futures) {
   return completed_range<T>(futures);
+}
+
+/// Like `as_completed(futures)`, but waiting for the next future past `timeout` from this call
+/// throws `wait_timeout` (the futures not yielded stay valid and their tasks go on).
+template <class T, class Rep, class Period>
+completed_range<T> as_completed(std::vector<future<T>>& futures,
+                                std::chrono::duration<Rep, Period> timeout) {
+  return completed_range<T>(futures, std::chrono::ceil<std::chrono::nanoseconds>(timeout));
+}
+
+namespace detail {
+template <class T>
+std::vector<task_state*> states_of(std::vector<future<T>>& futures) {
+  std::vector<task_state*> states;
+  states.reserve(futures.size());
+  for (auto& f : futures) states.push_back(future_access::state(f).get());
+  return states;
+}
+}  // namespace detail
+
+/// Blocks until `when` holds for `futures` and returns which are done and which are not, like
+/// Python's `concurrent.futures.wait`. Futures that are not valid are in neither list.
+template <class T>
+wait_result wait(std::vector<future<T>>& futures, return_when when = return_when::all_completed) {
+  return detail::wait_states(detail::states_of(futures), when,
+                             std::chrono::steady_clock::time_point::max());
+}
+
+/// Like `wait`, but returns after `timeout` at the latest, with what is done by then.
+template <class T, class Rep, class Period>
+wait_result wait_for(std::vector<future<T>>& futures, std::chrono::duration<Rep, Period> timeout,
+                     return_when when = return_when::all_completed) {
+  const auto deadline = std::chrono::steady_clock::now() +
+                        std::chrono::ceil<std::chrono::steady_clock::duration>(timeout);
+  return detail::wait_states(detail::states_of(futures), when, deadline);
 }
 
 }  // namespace mproc

@@ -2,6 +2,7 @@
 // The umbrella header: everything a program needs to run functions in worker processes.
 
 #include <mproc/errors.hpp>
+#include <mproc/executor.hpp>
 #include <mproc/future.hpp>
 #include <mproc/init.hpp>
 #include <mproc/initializer.hpp>

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <mproc/detail/lazy_map.hpp>
 #include <mproc/detail/task.hpp>
 #include <mproc/errors.hpp>
 #include <mproc/future.hpp>
@@ -81,23 +82,55 @@ class process_pool {
     detail::with_argument_writer<F>(
         payload, [&](auto& out) { detail::write_arguments<F>(out, std::forward<Args>(args)...); });
     return detail::future_access::make<detail::result_of<F>>(
-        enqueue(detail::task_entry<F>::key, 1, std::move(payload)));
+        enqueue(detail::task_entry<F>::key, detail::task_name<F>(), 1, std::move(payload)));
   }
 
-  /// Runs `F` on every element of `items` and returns the results in input order.
+  /// Runs `F` on every element of `items` (any input range) and returns the results in input
+  /// order.
   ///
-  /// Items travel in chunks of `chunksize` per message; 0 picks about four chunks per worker.
-  /// Rethrows the error of the first failed item (in input order) after cancelling the chunks
-  /// that have not started.
+  /// Items travel in chunks of `chunksize` per message. With 0, a range of known size is cut
+  /// into about four chunks per worker; for one of unknown size (a filter, a generator) chunks
+  /// start at one item and grow while the measured running time of a chunk stays under about
+  /// 2 ms. Rethrows the error of the first failed item (in input order) after cancelling the
+  /// chunks that have not started.
   template <auto F, std::ranges::input_range Range>
-  auto map(const Range& items, std::size_t chunksize = 0) {
-    return map_with<F>(items, chunksize, nullptr);
+  auto map(Range&& items, std::size_t chunksize = 0) {
+    return map_with<F, detail::one_argument>(items, chunksize, nullptr);
   }
 
   /// Like `map`, and calls `progress(done, total)` in this thread as chunks complete.
   template <auto F, std::ranges::input_range Range>
-  auto map(const Range& items, std::size_t chunksize, const progress_function& progress) {
-    return map_with<F>(items, chunksize, &progress);
+  auto map(Range&& items, std::size_t chunksize, const progress_function& progress) {
+    return map_with<F, detail::one_argument>(items, chunksize, &progress);
+  }
+
+  /// Like `map` for a function of several arguments: each element of `items` is a tuple (or
+  /// pair) of `F`'s arguments. Python's `Pool.starmap`.
+  template <auto F, std::ranges::input_range Range>
+  auto starmap(Range&& items, std::size_t chunksize = 0) {
+    return map_with<F, detail::tuple_of_arguments>(items, chunksize, nullptr);
+  }
+
+  /// Runs `F` on every element of `items` and returns a lazy input range of the results in
+  /// input order, like Python's `Pool.imap` and `Executor.map(buffersize=)`.
+  ///
+  /// The input is read only `buffersize` chunks ahead of the results taken (0: twice the
+  /// workers), so an endless or huge lazy range runs in bounded memory; the first chunks start
+  /// at once. `chunksize` 0 picks chunk sizes as `map` does for a range of unknown size. A
+  /// failed item's error is thrown when the iteration reaches it (its whole chunk fails), and
+  /// the iteration can go on after it. Dropping the range cancels the chunks that have not
+  /// started. An lvalue `items` is read in place and must outlive the range; an rvalue is moved
+  /// into it. The pool must outlive the range.
+  template <auto F, std::ranges::input_range Range>
+  auto imap(Range&& items, std::size_t chunksize = 0, std::size_t buffersize = 0) {
+    return imap_with<F>(std::forward<Range>(items), chunksize, buffersize, true);
+  }
+
+  /// Like `imap`, but yields each chunk's results as soon as it completes, in completion
+  /// order. Python's `Pool.imap_unordered`.
+  template <auto F, std::ranges::input_range Range>
+  auto imap_unordered(Range&& items, std::size_t chunksize = 0, std::size_t buffersize = 0) {
+    return imap_with<F>(std::forward<Range>(items), chunksize, buffersize, false);
   }
 
   /// Stops accepting tasks, waits for running ones, and reaps every worker.
@@ -107,6 +140,15 @@ class process_pool {
   /// running ones are killed (their futures fail with `cancelled_error` too).
   void shutdown(bool wait = true, bool cancel_pending = false);
 
+  /// Ends every worker now with SIGTERM (Windows: `TerminateProcess`; a worker still there 5 s
+  /// later is killed) and shuts the pool down: running and queued tasks fail with
+  /// `cancelled_error`, and a later `shutdown()` or the destructor does not wait for any task.
+  /// Python 3.14's `terminate_workers()`.
+  void terminate_workers();
+
+  /// Like `terminate_workers`, with SIGKILL. Python 3.14's `kill_workers()`.
+  void kill_workers();
+
   /// Returns the number of worker processes.
   std::size_t workers() const noexcept;
 
@@ -114,46 +156,78 @@ class process_pool {
   mproc::start_method start_method() const noexcept;
 
  private:
-  std::shared_ptr<detail::task_state> enqueue(std::uint64_t key, std::uint32_t count,
-                                              std::vector<char> payload);
+  std::shared_ptr<detail::task_state> enqueue(std::uint64_t key, std::string_view name,
+                                              std::uint32_t count, std::vector<char> payload);
   std::size_t pick_chunksize(std::size_t items) const noexcept;
 
-  template <auto F, class Range>
-  auto map_with(const Range& items, std::size_t chunksize, const progress_function* progress) {
+  template <auto F, class Arity, class Range>
+  auto map_with(Range& items, std::size_t chunksize, const progress_function* progress) {
     static_assert(detail::check_task<F>());
-    static_assert(detail::traits_of<F>::arity == 1,
-                  "mproc: map<F> needs a function that takes exactly one argument");
+    Arity::template check<F, std::ranges::range_value_t<Range>>();
     using result = detail::result_of<F>;
-    return detail::gather<result>(enqueue_chunks<F>(items, chunksize), progress,
-                                  [](const std::shared_ptr<detail::task_state>& c, auto& out) {
-                                    std::vector<char> bytes = c->take();
-                                    detail::decode_values(bytes, c->count(), out);
-                                    detail::recycle_buffer(std::move(bytes));
-                                  });
+    return detail::gather<result>(
+        enqueue_chunks<F, Arity>(items, chunksize), progress,
+        [](const std::shared_ptr<detail::task_state>& c, auto& out) { take_chunk(*c, out); });
   }
 
-  template <auto F, class Range>
-  std::vector<std::shared_ptr<detail::task_state>> enqueue_chunks(const Range& items,
+  template <class Result>
+  static void take_chunk(detail::task_state& c, std::vector<Result>& out) {
+    std::vector<char> bytes = c.take();
+    detail::decode_values(bytes, c.count(), out, c.name());
+    detail::recycle_buffer(std::move(bytes));
+  }
+
+  // Encodes at most `size` items from `it` into one chunk (`last`: the previous chunk's bytes,
+  // likely alike) and queues it.
+  template <auto F, class Arity, class It, class End>
+  std::shared_ptr<detail::task_state> send_chunk(It& it, const End& end, std::size_t size,
+                                                 std::size_t& last) {
+    std::vector<char> payload;
+    detail::grow_buffer(payload, last);
+    std::uint32_t count = 0;
+    const auto limit = static_cast<std::uint32_t>(std::min<std::size_t>(size, UINT32_MAX));
+    detail::with_argument_writer<F>(payload, [&](auto& out) {
+      for (; it != end && count < limit; ++it, ++count) Arity::template write<F>(out, *it);
+    });
+    last = payload.size();
+    return enqueue(detail::task_entry<F>::key, detail::task_name<F>(), count, std::move(payload));
+  }
+
+  template <auto F, class Arity, class Range>
+  std::vector<std::shared_ptr<detail::task_state>> enqueue_chunks(Range& items,
                                                                   std::size_t chunksize) {
-    std::size_t total = 0;
-    if constexpr (std::ranges::sized_range<Range>) total = std::ranges::size(items);
-    const std::size_t size =
-        std::min<std::size_t>(chunksize != 0 ? chunksize : pick_chunksize(total), UINT32_MAX);
+    std::size_t fixed = chunksize;
+    if constexpr (std::ranges::sized_range<Range>) {
+      if (fixed == 0) fixed = pick_chunksize(std::ranges::size(items));
+    }
+    detail::chunk_sizer sizer(fixed);
     std::vector<std::shared_ptr<detail::task_state>> chunks;
     auto it = std::ranges::begin(items);
     const auto end = std::ranges::end(items);
-    std::size_t last = 0;  // the previous chunk's size: the next one is likely alike
+    std::size_t last = 0;
+    std::size_t observed = 0;  // chunks that have taught the sizer
     while (it != end) {
-      std::vector<char> payload;
-      detail::grow_buffer(payload, last);
-      std::uint32_t count = 0;
-      detail::with_argument_writer<F>(payload, [&](auto& out) {
-        for (; it != end && count < size; ++it, ++count) detail::write_arguments<F>(out, *it);
-      });
-      last = payload.size();
-      chunks.push_back(enqueue(detail::task_entry<F>::key, count, std::move(payload)));
+      detail::pace(sizer, chunks, observed, 4 * workers());
+      chunks.push_back(send_chunk<F, Arity>(it, end, sizer.next(), last));
     }
     return chunks;
+  }
+
+  template <auto F, class Range>
+  auto imap_with(Range&& items, std::size_t chunksize, std::size_t buffersize, bool ordered) {
+    static_assert(detail::check_task<F>());
+    detail::one_argument::check<F, std::ranges::range_value_t<Range>>();
+    using result = detail::result_of<F>;
+    static_assert(!std::is_void_v<result>,
+                  "mproc: imap<F> yields results; for a task that returns nothing use map<F>");
+    auto send = [this, last = std::size_t{0}](auto& it, const auto& end, std::size_t size) mutable {
+      return send_chunk<F, detail::one_argument>(it, end, size, last);
+    };
+    auto take = [](detail::task_state& c, std::vector<result>& out) { take_chunk(c, out); };
+    using view = std::views::all_t<Range>;
+    return detail::lazy_results<result, view, decltype(send), decltype(take)>(
+        std::views::all(std::forward<Range>(items)), std::move(send), std::move(take), chunksize,
+        buffersize != 0 ? buffersize : 2 * workers(), ordered);
   }
 
   std::unique_ptr<detail::pool_engine> engine_;

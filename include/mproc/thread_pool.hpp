@@ -1,15 +1,19 @@
 #pragma once
 
+#include <mproc/detail/lazy_map.hpp>
 #include <mproc/detail/task.hpp>
 #include <mproc/errors.hpp>
 #include <mproc/future.hpp>
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <iterator>
 #include <memory>
 #include <ranges>
+#include <string_view>
+#include <tuple>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -34,34 +38,48 @@ class thread_pool {
   /// Schedules `F(args...)` and returns a future for its result.
   template <auto F, class... Args>
   auto submit(Args&&... args) {
-    return submit(F, std::forward<Args>(args)...);
+    return submit_named(detail::task_name<F>(), F, std::forward<Args>(args)...);
   }
 
   /// Schedules `fn(args...)` (any callable; arguments are copied or moved into the task).
   template <class Fn, class... Args>
   requires std::invocable < std::decay_t<Fn>
   &, std::decay_t<Args>&... > auto submit(Fn&& fn, Args&&... args) {
-    using result = std::invoke_result_t<std::decay_t<Fn>&, std::decay_t<Args>&...>;
-    auto state = std::make_shared<detail::task_state>(1);
-    post(
-        [state, fn = std::forward<Fn>(fn), ... args = std::forward<Args>(args)]() mutable {
-          run_into<result>(*state, [&] { return std::invoke(fn, args...); });
-        },
-        state);
-    return detail::future_access::make<std::remove_cvref_t<result>>(std::move(state));
+    return submit_named(detail::type_name<std::decay_t<Fn>>(), std::forward<Fn>(fn),
+                        std::forward<Args>(args)...);
   }
 
-  /// Runs `F` on every element of `items` and returns the results in input order (see
-  /// `process_pool::map`).
+  /// Runs `F` on every element of `items` (any input range) and returns the results in input
+  /// order (see `process_pool::map`, whose chunk sizes it shares).
   template <auto F, std::ranges::input_range Range>
-  auto map(const Range& items, std::size_t chunksize = 0) {
-    return map_with<F>(items, chunksize, nullptr);
+  auto map(Range&& items, std::size_t chunksize = 0) {
+    return map_with<F, detail::one_argument>(items, chunksize, nullptr);
   }
 
   /// Like `map`, and calls `progress(done, total)` in this thread as chunks complete.
   template <auto F, std::ranges::input_range Range>
-  auto map(const Range& items, std::size_t chunksize, const progress_function& progress) {
-    return map_with<F>(items, chunksize, &progress);
+  auto map(Range&& items, std::size_t chunksize, const progress_function& progress) {
+    return map_with<F, detail::one_argument>(items, chunksize, &progress);
+  }
+
+  /// Like `map` for a function of several arguments, each element a tuple of them (see
+  /// `process_pool::starmap`).
+  template <auto F, std::ranges::input_range Range>
+  auto starmap(Range&& items, std::size_t chunksize = 0) {
+    return map_with<F, detail::tuple_of_arguments>(items, chunksize, nullptr);
+  }
+
+  /// Returns a lazy range of the results of `F` on every element of `items`, in input order,
+  /// reading the input only `buffersize` chunks ahead (see `process_pool::imap`).
+  template <auto F, std::ranges::input_range Range>
+  auto imap(Range&& items, std::size_t chunksize = 0, std::size_t buffersize = 0) {
+    return imap_with<F>(std::forward<Range>(items), chunksize, buffersize, true);
+  }
+
+  /// Like `imap`, with results in completion order (see `process_pool::imap_unordered`).
+  template <auto F, std::ranges::input_range Range>
+  auto imap_unordered(Range&& items, std::size_t chunksize = 0, std::size_t buffersize = 0) {
+    return imap_with<F>(std::forward<Range>(items), chunksize, buffersize, false);
   }
 
   /// Stops accepting tasks and, with `wait`, waits for every task and joins the threads.
@@ -74,62 +92,120 @@ class thread_pool {
   std::size_t workers() const noexcept;
 
  private:
+  template <class Fn, class... Args>
+  auto submit_named(std::string_view name, Fn&& fn, Args&&... args) {
+    using result = std::invoke_result_t<std::decay_t<Fn>&, std::decay_t<Args>&...>;
+    auto state = std::make_shared<detail::task_state>(1, name);
+    post(
+        [state, fn = std::forward<Fn>(fn), ... args = std::forward<Args>(args)]() mutable {
+          run_into<result>(*state, [&] { return std::invoke(fn, args...); });
+        },
+        state);
+    return detail::future_access::make<std::remove_cvref_t<result>>(std::move(state));
+  }
+
   template <class R, class Call>
   static void run_into(detail::task_state& state, Call&& call) {
     if (!state.try_start()) return;  // cancelled
+    const auto start = std::chrono::steady_clock::now();
     try {
       if constexpr (std::is_void_v<R>) {
         call();
+        state.set_ran(std::chrono::steady_clock::now() - start);
         state.set_value({});
       } else {
         using value = std::remove_cvref_t<R>;
         // `new` from the returned prvalue: the result need not be movable.
-        state.set_object(std::shared_ptr<value>(new value(call())));
+        std::shared_ptr<value> object(new value(call()));
+        state.set_ran(std::chrono::steady_clock::now() - start);
+        state.set_object(std::move(object));
       }
     } catch (...) {
       state.set_error(std::current_exception());
     }
   }
 
-  template <auto F, class Range>
-  auto map_with(const Range& items, std::size_t chunksize, const progress_function* progress) {
-    using element = std::ranges::range_reference_t<const Range>;
-    using result = std::remove_cvref_t<std::invoke_result_t<decltype(F), element>>;
-    std::vector<std::vector<std::remove_cvref_t<element>>> parts(1);
-    std::size_t total = 0;
-    if constexpr (std::ranges::sized_range<Range>) total = std::ranges::size(items);
-    const std::size_t size = chunksize != 0 ? chunksize : pick_chunksize(total);
-    for (auto&& item : items) {
-      if (parts.back().size() == size) parts.emplace_back();
-      parts.back().push_back(item);
+  // Calls F on one element as `map` (one argument) or `starmap` (a tuple of them) passes it.
+  template <auto F, class Arity, class Element>
+  static decltype(auto) call(Element&& element) {
+    if constexpr (std::is_same_v<Arity, detail::tuple_of_arguments>) {
+      return std::apply(F, std::forward<Element>(element));
+    } else {
+      return std::invoke(F, std::forward<Element>(element));
     }
-    if (parts.back().empty()) parts.pop_back();
+  }
+
+  // Copies at most `size` items from `it` into one chunk and queues it.
+  template <auto F, class Arity, class It, class End>
+  std::shared_ptr<detail::task_state> send_chunk(It& it, const End& end, std::size_t size) {
+    using element = std::remove_cvref_t<std::iter_reference_t<It>>;
+    using result = std::remove_cvref_t<decltype(call<F, Arity>(std::declval<element&>()))>;
+    std::vector<element> part;
+    for (; it != end && part.size() < size; ++it) part.push_back(*it);
+    auto state = std::make_shared<detail::task_state>(static_cast<std::uint32_t>(part.size()),
+                                                      detail::task_name<F>());
+    post(
+        [state, part = std::move(part)]() mutable {
+          if constexpr (std::is_void_v<result>) {
+            run_into<void>(*state, [&] {
+              for (auto& x : part) call<F, Arity>(x);
+            });
+          } else {
+            run_into<std::vector<result>>(*state, [&] {
+              std::vector<result> out;
+              out.reserve(part.size());
+              for (auto& x : part) out.push_back(call<F, Arity>(x));
+              return out;
+            });
+          }
+        },
+        state);
+    return state;
+  }
+
+  template <class Result>
+  static void take_chunk(detail::task_state& c, std::vector<Result>& out) {
+    auto part = std::static_pointer_cast<std::vector<Result>>(c.take_object());
+    std::move(part->begin(), part->end(), std::back_inserter(out));
+  }
+
+  template <auto F, class Arity, class Range>
+  auto map_with(Range& items, std::size_t chunksize, const progress_function* progress) {
+    using element = std::remove_cvref_t<std::ranges::range_reference_t<Range>>;
+    using result = std::remove_cvref_t<decltype(call<F, Arity>(std::declval<element&>()))>;
+    std::size_t fixed = chunksize;
+    if constexpr (std::ranges::sized_range<Range>) {
+      if (fixed == 0) fixed = pick_chunksize(std::ranges::size(items));
+    }
+    detail::chunk_sizer sizer(fixed);
     std::vector<std::shared_ptr<detail::task_state>> chunks;
-    for (auto& part : parts) {
-      auto state = std::make_shared<detail::task_state>(static_cast<std::uint32_t>(part.size()));
-      post(
-          [state, part = std::move(part)]() mutable {
-            if constexpr (std::is_void_v<result>) {
-              run_into<void>(*state, [&] {
-                for (auto& x : part) F(x);
-              });
-            } else {
-              run_into<std::vector<result>>(*state, [&] {
-                std::vector<result> out;
-                out.reserve(part.size());
-                for (auto& x : part) out.push_back(F(x));
-                return out;
-              });
-            }
-          },
-          state);
-      chunks.push_back(std::move(state));
+    auto it = std::ranges::begin(items);
+    const auto end = std::ranges::end(items);
+    std::size_t observed = 0;
+    while (it != end) {
+      detail::pace(sizer, chunks, observed, 4 * workers());
+      chunks.push_back(send_chunk<F, Arity>(it, end, sizer.next()));
     }
     return detail::gather<result>(
-        chunks, progress, [](const std::shared_ptr<detail::task_state>& c, auto& out) {
-          auto part = std::static_pointer_cast<std::vector<result>>(c->take_object());
-          std::move(part->begin(), part->end(), std::back_inserter(out));
-        });
+        chunks, progress,
+        [](const std::shared_ptr<detail::task_state>& c, auto& out) { take_chunk(*c, out); });
+  }
+
+  template <auto F, class Range>
+  auto imap_with(Range&& items, std::size_t chunksize, std::size_t buffersize, bool ordered) {
+    using element = std::remove_cvref_t<std::ranges::range_reference_t<Range>>;
+    using result =
+        std::remove_cvref_t<decltype(call<F, detail::one_argument>(std::declval<element&>()))>;
+    static_assert(!std::is_void_v<result>,
+                  "mproc: imap<F> yields results; for a task that returns nothing use map<F>");
+    auto send = [this](auto& it, const auto& end, std::size_t size) {
+      return send_chunk<F, detail::one_argument>(it, end, size);
+    };
+    auto take = [](detail::task_state& c, std::vector<result>& out) { take_chunk(c, out); };
+    using view = std::views::all_t<Range>;
+    return detail::lazy_results<result, view, decltype(send), decltype(take)>(
+        std::views::all(std::forward<Range>(items)), std::move(send), std::move(take), chunksize,
+        buffersize != 0 ? buffersize : 2 * workers(), ordered);
   }
 
   // Queues `job` on a thread (its future's state is `state`); throws pool_closed after shutdown.

@@ -96,6 +96,9 @@ int open_handle(int pid) noexcept;
 /// Kills the process behind `handle` at once; safe even after its pid was reused.
 void kill_handle(int handle) noexcept;
 
+/// Asks the process behind `handle` to terminate (SIGTERM; Windows: `TerminateProcess`).
+void terminate_handle(int handle) noexcept;
+
 /// A pipe; both ends are closed on exec.
 struct pipe_ends {
   int read = -1;

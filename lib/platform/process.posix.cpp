@@ -224,6 +224,10 @@ void kill_handle(int handle) noexcept {
   if (handle >= 0) ::syscall(SYS_pidfd_send_signal, handle, SIGKILL, nullptr, 0);
 }
 
+void terminate_handle(int handle) noexcept {
+  if (handle >= 0) ::syscall(SYS_pidfd_send_signal, handle, SIGTERM, nullptr, 0);
+}
+
 void prefault(void* p, std::size_t bytes) noexcept {
   constexpr std::uintptr_t huge = std::uintptr_t{2} << 20;
   constexpr std::uintptr_t page = 4096;

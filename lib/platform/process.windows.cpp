@@ -324,6 +324,9 @@ void kill_handle(int handle) noexcept {
   if (handle != -1) ::TerminateProcess(to_handle(handle), killed_exit_code);
 }
 
+// Windows has no request to terminate: the process ends as it does when killed.
+void terminate_handle(int handle) noexcept { kill_handle(handle); }
+
 std::error_code make_pipe(pipe_ends& ends) noexcept {
   HANDLE r = nullptr;
   HANDLE w = nullptr;

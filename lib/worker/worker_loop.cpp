@@ -2,12 +2,11 @@
 
 #include "buffers.hpp"
 #include "channel/shared_block.hpp"
+#include "exception_text.hpp"
 #include "platform/process.hpp"
 #include "registry.hpp"
 
 #include <mproc/errors.hpp>
-
-#include <boost/core/demangle.hpp>
 
 #include <chrono>
 #include <cstdint>
@@ -20,33 +19,11 @@
 #include <typeinfo>
 #include <vector>
 
-#if defined(__GLIBCXX__) || defined(_LIBCPP_VERSION)
-#include <cxxabi.h>
-#endif
-
 namespace mproc::worker {
 
 namespace {
 
 bool g_active = false;
-
-// A readable type name, for `remote_error::type()`: "ns::error" with every compiler (MSVC's
-// names read "class ns::error").
-std::string type_name(const std::type_info& t) {
-  std::string name = boost::core::demangle(t.name());
-  for (const std::string_view prefix : {"class ", "struct "}) {
-    if (name.rfind(prefix, 0) == 0) name.erase(0, prefix.size());
-  }
-  return name;
-}
-
-// Type name of the exception being handled that is not a std::exception.
-std::string current_exception_type() {
-#if defined(__GLIBCXX__) || defined(_LIBCPP_VERSION)
-  if (const std::type_info* t = abi::__cxa_current_exception_type()) return type_name(*t);
-#endif
-  return "unknown exception";
-}
 
 struct outcome {
   channel::message_kind kind = channel::message_kind::result;
@@ -71,19 +48,20 @@ outcome run_task(const channel::message_header& h, const std::vector<char>& args
   try {
     task->run(args.data(), args.size(), out, h.count);
   } catch (const detail::decode_failure& f) {
-    return fail(channel::failure_code::decode_failed, "",
-                "cannot decode the arguments of task '" + std::string(task->name) + "': " + f.what,
+    const detail::exception_text cause = detail::describe_exception(f.cause);
+    return fail(channel::failure_code::decode_failed, cause.type,
+                "cannot decode the arguments of task '" + std::string(task->name) +
+                    "': " + cause.type + ": " + cause.message,
                 out);
   } catch (const detail::encode_failure& f) {
-    return fail(channel::failure_code::encode_failed, "",
-                "cannot encode the result of task '" + std::string(task->name) + "': " + f.what,
+    const detail::exception_text cause = detail::describe_exception(f.cause);
+    return fail(channel::failure_code::encode_failed, cause.type,
+                "cannot encode the result of task '" + std::string(task->name) +
+                    "': " + cause.type + ": " + cause.message,
                 out);
-  } catch (const std::exception& e) {
-    // The dynamic type, which typeid gives for a polymorphic reference.
-    return fail(channel::failure_code::remote_exception, type_name(typeid(e)), e.what(), out);
   } catch (...) {
-    return fail(channel::failure_code::remote_exception, current_exception_type(),
-                "a non-standard exception", out);
+    const detail::exception_text e = detail::describe_exception(std::current_exception());
+    return fail(channel::failure_code::remote_exception, e.type, e.message, out);
   }
   return {};
 }

@@ -85,6 +85,28 @@ bool reports(const mproc::worker_crashed& e, const crash_report& r);
 /// Checks that `e` reports the death `r`, its code and its name.
 void check_report(const mproc::worker_crashed& e, const crash_report& r);
 
+/// Sends what this process writes to stderr to a temporary file while it lives.
+class captured_stderr {
+ public:
+  captured_stderr();
+  ~captured_stderr();
+  captured_stderr(const captured_stderr&) = delete;
+  captured_stderr& operator=(const captured_stderr&) = delete;
+  /// Returns what was written to stderr so far.
+  std::string text();
+
+ private:
+  std::string path_;
+  int saved_ = -1;  // the original stderr
+};
+
+/// Starts a new measurement of this process's peak resident memory, where the system allows it
+/// (Linux); elsewhere the peak counts from the start of the process.
+void reset_peak_memory();
+
+/// Returns the most memory this process has held resident since `reset_peak_memory`, in bytes.
+std::size_t peak_memory();
+
 /// Returns every process of the machine as (pid, parent pid).
 std::vector<std::pair<int, int>> all_processes();
 

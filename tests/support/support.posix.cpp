@@ -3,6 +3,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <csignal>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -83,6 +84,46 @@ int pass_gate(const std::string& token) {
   if (fd < 0 || ::read(fd, &c, 1) != 1) throw std::runtime_error("cannot read " + token);
   ::close(fd);
   return c;
+}
+
+captured_stderr::captured_stderr() {
+  char templ[] = "/tmp/mproc-stderr-XXXXXX";
+  const int fd = ::mkstemp(templ);
+  BOOST_TEST_REQUIRE(fd >= 0);
+  path_ = templ;
+  std::fflush(stderr);
+  saved_ = ::dup(2);
+  ::dup2(fd, 2);
+  ::close(fd);
+}
+
+captured_stderr::~captured_stderr() {
+  std::fflush(stderr);
+  ::dup2(saved_, 2);
+  ::close(saved_);
+  std::filesystem::remove(path_);
+}
+
+std::string captured_stderr::text() {
+  std::fflush(stderr);
+  std::ifstream in(path_);
+  std::ostringstream out;
+  out << in.rdbuf();
+  return out.str();
+}
+
+void reset_peak_memory() {
+  std::ofstream("/proc/self/clear_refs") << "5";  // resets VmHWM (Linux 4.0 and later)
+}
+
+std::size_t peak_memory() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::stoull(line.substr(6)) * 1024;  // in kB
+  }
+  BOOST_FAIL("/proc/self/status has no VmHWM line");
+  return 0;
 }
 
 void hang_forever() {

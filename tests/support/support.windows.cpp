@@ -3,12 +3,18 @@
 #include <boost/test/unit_test.hpp>
 
 #include <atomic>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
+#include <fcntl.h>
+#include <io.h>
 #include <windows.h>
+
 // After windows.h:
+#include <psapi.h>
 #include <tlhelp32.h>
 #include <winternl.h>
 
@@ -128,6 +134,46 @@ int pass_gate(const std::string& token) {
   char c = 0;
   if (!(std::ifstream(value, std::ios::binary) >> c)) throw std::runtime_error("no value");
   return c;
+}
+
+captured_stderr::captured_stderr() {
+  char dir[MAX_PATH];
+  char file[MAX_PATH];
+  BOOST_TEST_REQUIRE(::GetTempPathA(MAX_PATH, dir) != 0);
+  BOOST_TEST_REQUIRE(::GetTempFileNameA(dir, "mpe", 0, file) != 0);
+  path_ = file;
+  std::fflush(stderr);
+  const int fd = ::_open(file, _O_WRONLY | _O_TRUNC | _O_BINARY);
+  BOOST_TEST_REQUIRE(fd >= 0);
+  saved_ = ::_dup(2);
+  ::_dup2(fd, 2);
+  ::_close(fd);
+}
+
+captured_stderr::~captured_stderr() {
+  std::fflush(stderr);
+  ::_dup2(saved_, 2);
+  ::_close(saved_);
+  std::filesystem::remove(path_);
+}
+
+std::string captured_stderr::text() {
+  std::fflush(stderr);
+  std::ifstream in(path_, std::ios::binary);
+  std::ostringstream out;
+  out << in.rdbuf();
+  return out.str();
+}
+
+void reset_peak_memory() {}
+
+std::size_t peak_memory() {
+  PROCESS_MEMORY_COUNTERS counters{};
+  counters.cb = sizeof counters;
+  if (!::K32GetProcessMemoryInfo(::GetCurrentProcess(), &counters, sizeof counters)) {
+    BOOST_FAIL("GetProcessMemoryInfo failed");
+  }
+  return counters.PeakWorkingSetSize;
 }
 
 void hang_forever() {

@@ -2,10 +2,12 @@
 // Task identity, registration and invocation: what turns `submit<F>` into bytes and back.
 
 #include <mproc/detail/codec.hpp>
+#include <mproc/detail/names.hpp>
 #include <mproc/serializable.hpp>
 
 #include <cstddef>
 #include <cstdint>
+#include <exception>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -15,22 +17,6 @@
 #include <utility>
 
 namespace mproc::detail {
-
-/// Returns the name of the function `F` as the compiler spells it; the same in every process
-/// running the same binary, whatever its load address.
-template <auto F>
-constexpr std::string_view task_name() noexcept {
-#if defined(_MSC_VER) && !defined(__clang__)
-  constexpr std::string_view s = __FUNCSIG__;  // "... task_name<&ns::work>(void) noexcept"
-  constexpr std::size_t begin = s.find("task_name<") + 10;
-  constexpr std::size_t end = s.rfind(">(void)");
-#else
-  constexpr std::string_view s = __PRETTY_FUNCTION__;  // "... [with auto F = ns::work; ...]"
-  constexpr std::size_t begin = s.find("F = ") + 4;
-  constexpr std::size_t end = s.find_first_of(";]", begin);
-#endif
-  return s.substr(begin, end - begin);
-}
 
 /// Returns the chunk size `map` uses when none is given: about four chunks per worker, few
 /// enough messages to amortise their cost and enough chunks to balance uneven items.
@@ -151,12 +137,13 @@ using invoker = void (*)(const char* data, std::size_t size, std::vector<char>& 
 std::uint64_t register_task(std::string_view name, invoker run, std::uint64_t salt = 0) noexcept;
 
 // Thrown inside a worker when decoding arguments or encoding a result fails, so that the
-// failure is reported as a serialization_error and not as an exception of the task.
+// failure is reported as a serialization_error and not as an exception of the task. `cause` is
+// whatever the archive or the type's own `load`/`save` threw, standard or not.
 struct decode_failure {
-  std::string what;
+  std::exception_ptr cause;
 };
 struct encode_failure {
-  std::string what;
+  std::exception_ptr cause;
 };
 
 // Builds and reads one call's arguments; building them counts as decoding them (both happen
@@ -168,8 +155,8 @@ typename traits_of<F>::arguments read_arguments(Reader& in) {
     arguments a;
     std::apply([&in](auto&... field) { (get(in, field), ...); }, a);
     return a;
-  } catch (const std::exception& e) {
-    throw decode_failure{e.what()};
+  } catch (...) {
+    throw decode_failure{std::current_exception()};
   }
 }
 
@@ -184,9 +171,9 @@ void with_argument_reader(const char* data, std::size_t size, Fn&& f) {
       reading = true;
       f(in);
     });
-  } catch (const std::exception& e) {
+  } catch (...) {
     if (reading) throw;
-    throw decode_failure{e.what()};
+    throw decode_failure{std::current_exception()};
   }
 }
 
@@ -202,8 +189,8 @@ void invoke(const char* data, std::size_t size, std::vector<char>& out, std::uin
           const result r = std::apply(F, read_arguments<F>(in));
           try {
             put(writer, r);
-          } catch (const std::exception& e) {
-            throw encode_failure{e.what()};
+          } catch (...) {
+            throw encode_failure{std::current_exception()};
           }
         }
       });
@@ -265,6 +252,43 @@ void write_arguments(Writer& out, A&&... args) {
   }
   (std::index_sequence_for<A...>{});
 }
+
+/// How `map` and `imap` pass an element of their input: as the task's one argument.
+struct one_argument {
+  template <auto F, class Element>
+  static constexpr void check() {
+    static_assert(traits_of<F>::arity == 1,
+                  "mproc: map<F> needs a function that takes exactly one argument; for a "
+                  "function of several, pass tuples of its arguments to starmap<F>");
+  }
+  template <auto F, class Writer, class Element>
+  static void write(Writer& out, Element&& element) {
+    write_arguments<F>(out, std::forward<Element>(element));
+  }
+};
+
+template <class T>
+concept tuple_like = requires {
+  std::tuple_size<std::remove_cvref_t<T>>::value;
+};
+
+/// How `starmap` passes an element of its input: a tuple (or pair) of the task's arguments.
+struct tuple_of_arguments {
+  template <auto F, class Element>
+  static constexpr void check() {
+    static_assert(tuple_like<Element>,
+                  "mproc: starmap<F> needs a range of tuples (or pairs) of F's arguments");
+    if constexpr (tuple_like<Element>) {
+      static_assert(std::tuple_size_v<std::remove_cvref_t<Element>> == traits_of<F>::arity,
+                    "mproc: each tuple given to starmap<F> must hold one value per argument of F");
+    }
+  }
+  template <auto F, class Writer, class Element>
+  static void write(Writer& out, Element&& element) {
+    std::apply([&out](auto&&... a) { write_arguments<F>(out, std::forward<decltype(a)>(a)...); },
+               std::forward<Element>(element));
+  }
+};
 
 /// Calls `f` with a writer that appends `F`'s arguments to `out` in the format the worker reads.
 template <auto F, class Fn>

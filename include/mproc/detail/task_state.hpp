@@ -9,9 +9,13 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <string_view>
 #include <vector>
 
 namespace mproc::detail {
+
+/// Hands what a done-callback of task `task` threw to the callback error handler.
+void report_callback_failure(std::string_view task, std::exception_ptr error) noexcept;
 
 /// The shared state of one submitted task (or one chunk of a `map`).
 ///
@@ -31,13 +35,19 @@ class task_state {
     ~route() = default;
   };
 
-  /// Creates the state of a task that is waiting to run `count` calls.
-  explicit task_state(std::uint32_t count) : count_(count) {}
+  /// Creates the state of a task named `name` (static storage) that is waiting to run `count`
+  /// calls.
+  explicit task_state(std::uint32_t count, std::string_view name = {}) noexcept
+      : count_(count), name_(name) {}
 
   /// Marks the task as started; false if it was cancelled first.
   bool try_start();
-  /// Cancels the task if it has not started; true if it was cancelled by this call.
+  /// Cancels the task if it has not started; true if it is cancelled (by this call or before).
   bool cancel();
+  /// Returns whether the task was cancelled.
+  bool cancelled() const;
+  /// Returns whether the task has started and is not complete.
+  bool running() const;
   /// Completes the task with its encoded results.
   void set_value(std::vector<char> bytes);
   /// Completes the task with an error.
@@ -55,9 +65,22 @@ class task_state {
   std::vector<char> take();
   /// Waits, then returns the result object (null if the result is encoded) or rethrows the error.
   std::shared_ptr<void> take_object();
+  /// Waits, then returns the task's error (null if it succeeded), leaving the result in place.
+  std::exception_ptr error() const;
+  /// Returns the task's name ("" when it has none).
+  std::string_view name() const noexcept { return name_; }
+  /// Records how long the task ran (set by the pool before it completes the task).
+  void set_ran(std::chrono::nanoseconds ran) noexcept {
+    ran_.store(ran.count(), std::memory_order_relaxed);
+  }
+  /// Returns how long the task ran, once complete (0 if not recorded).
+  std::chrono::nanoseconds ran() const noexcept {
+    return std::chrono::nanoseconds(ran_.load(std::memory_order_relaxed));
+  }
   /// Returns how many calls the task holds.
   std::uint32_t count() const noexcept { return count_; }
-  /// Runs `callback` once the task completes (at once, in this thread, if it already has).
+  /// Runs `callback` once the task completes (at once, in this thread, if it already has). An
+  /// exception it throws goes to the callback error handler; later callbacks still run.
   void on_done(std::function<void()> callback);
 
   /// Marks the task as being sent straight to a worker through `r`; waiters cannot claim it yet.
@@ -76,10 +99,15 @@ class task_state {
   // A task sent straight to a worker: none -> sending -> sent -> claimed.
   enum class route_step : std::uint8_t { none, sending, sent, claimed };
 
+  void run_callback(std::function<void()>& callback) const noexcept;
+
   const std::uint32_t count_;
+  const std::string_view name_;
+  std::atomic<std::int64_t> ran_{0};  // nanoseconds
   mutable std::mutex mutex_;
   mutable std::condition_variable done_cv_;
   status status_ = status::pending;               // guarded by mutex_
+  bool cancelled_ = false;                        // guarded by mutex_
   std::atomic<bool> done_{false};                 // status_ == done, readable without mutex_
   std::vector<char> value_;                       // guarded by mutex_
   std::shared_ptr<void> object_;                  // guarded by mutex_
