@@ -10,6 +10,7 @@
 #include <cstring>
 #include <numeric>
 #include <random>
+#include <ranges>
 #include <vector>
 
 #include <unistd.h>
@@ -134,6 +135,26 @@ int main(int argc, char** argv) try {
     }
     std::sort(map_rates.begin(), map_rates.end());
     report("map_throughput", m, map_rates[1], "items/s");
+
+    // Lazy maps over a lazy input, results summed as they come, the same chunksize.
+    const long long expected = static_cast<long long>(map_items) * (map_items + 1) / 2;
+    for (const bool ordered : {true, false}) {
+      std::vector<double> lazy_rates;
+      for (int i = 0; i < 3; ++i) {
+        t = clock_type::now();
+        long long got = 0;
+        const auto input = std::views::iota(0, map_items);
+        if (ordered) {
+          for (const int y : pool.imap<inc>(input, 1000)) got += y;
+        } else {
+          for (const int y : pool.imap_unordered<inc>(input, 1000)) got += y;
+        }
+        lazy_rates.push_back(map_items / seconds_since(t));
+        if (got != expected) return 1;
+      }
+      std::sort(lazy_rates.begin(), lazy_rates.end());
+      report(ordered ? "imap_throughput" : "imap_unordered", m, lazy_rates[1], "items/s");
+    }
 
     const std::vector<char> payload(echo_bytes, 'x');
     std::vector<char> back;
