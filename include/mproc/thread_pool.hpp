@@ -25,7 +25,8 @@ namespace mproc {
 ///
 /// Arguments and results stay in this process, so they need not be serializable, and a task's
 /// exception reaches `get()` as itself (not as `remote_error`). Any callable can be submitted.
-/// Thread-safe. The destructor calls `shutdown()`.
+/// A thread cannot be ended from outside, so there is no `terminate_workers`: `shutdown(false,
+/// true)` cancels what has not started. Thread-safe. The destructor calls `shutdown()`.
 class thread_pool {
  public:
   /// Starts `threads` threads; 0 means `std::thread::hardware_concurrency()`.

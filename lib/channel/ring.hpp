@@ -182,7 +182,10 @@ class ring {
     sleeping.store(1, std::memory_order_seq_cst);
     const std::uint32_t seen = word.load(std::memory_order_seq_cst);
     io_status result = io_status::ok;
-    if (!ready()) {
+    // `gone` is checked again after `seen` is loaded: a peer marked gone after the spin, whose
+    // bump of the word and wake-up both came before that load, would otherwise leave this
+    // thread asleep on a word that no one will change again.
+    if (!ready() && peer_.gone->load(std::memory_order_seq_cst) == 0) {
       const auto now = std::chrono::steady_clock::now();
       if (now >= deadline) {
         result = io_status::timed_out;
