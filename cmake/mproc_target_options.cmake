@@ -7,7 +7,7 @@ function(mproc_target_options target)
       target_compile_options(${target} PRIVATE /WX)
     endif()
   else()
-    target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic)
+    target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic -Wconversion -Wshadow)
     if(MINGW)
       target_compile_options(${target} PRIVATE -Wa,-mbig-obj)  # as /bigobj above
     endif()
