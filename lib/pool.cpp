@@ -18,6 +18,7 @@
 #include "channel/channel.hpp"
 #include "init_state.hpp"
 #include "launch/launcher.hpp"
+#include "platform/own_threads.hpp"
 #include "platform/process.hpp"
 #include "registry.hpp"
 #include "task_memory.hpp"
@@ -245,7 +246,7 @@ pool_engine::pool_engine(const pool_options& options) : options_(options) {
   }
   for (auto& w : workers_) {
     worker* raw = w.get();
-    w->driver = std::thread([this, raw] { drive(*raw); });
+    w->driver = platform::start_own_thread([this, raw] { drive(*raw); });
   }
 }
 

@@ -3,6 +3,9 @@
 #include <mproc/errors.hpp>
 
 #include <mutex>
+#if !defined(_WIN32)
+#include <pthread.h>
+#endif
 #include <unordered_map>
 #include <vector>
 
@@ -11,16 +14,28 @@ namespace mproc::registry {
 namespace {
 
 struct table {
+  table() {
+#if !defined(_WIN32)
+    // A pool's driver looks names up here while the application may fork a zygote, whose
+    // workers look tasks up: the child's copy of the lock must not be left locked.
+    ::pthread_atfork([] { the_table().mutex.lock(); }, [] { the_table().mutex.unlock(); },
+                     [] { the_table().mutex.unlock(); });
+#endif
+  }
   std::mutex mutex;
   std::unordered_map<std::uint64_t, entry> entries;  // guarded by mutex
   std::vector<std::string> duplicates;               // guarded by mutex
+
+  static table& the_table();
 };
 
 // A function-local static: registrations run during static initialisation, in no set order.
-table& the_table() {
+table& table::the_table() {
   static table t;
   return t;
 }
+
+table& the_table() { return table::the_table(); }
 
 }  // namespace
 

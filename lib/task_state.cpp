@@ -1,4 +1,5 @@
 #include "exception_text.hpp"
+#include "platform/own_threads.hpp"
 #include "spin.hpp"
 
 #include <mproc/detail/task_state.hpp>
@@ -123,6 +124,7 @@ void task_state::complete(std::unique_lock<std::mutex>& lock) {
 
 void task_state::run_callback(std::function<void()>& callback) const noexcept {
   try {
+    const platform::user_code_scope user_code;  // a fork of the application waits for it
     callback();
   } catch (...) {
     report_callback_failure(name_, std::current_exception());

@@ -45,6 +45,10 @@ int take_the_lock(int x) {
   return x + 1;
 }
 
+// Set by a test before it starts a pool: a forked worker sees it as it was at that moment.
+int g_marker = 0;
+int read_marker(int /*x*/) { return g_marker; }
+
 double sum_and_double(mproc::shared_array<double> a, std::size_t from, std::size_t to) {
   double sum = 0;
   for (std::size_t i = from; i < to; ++i) {
@@ -550,6 +554,33 @@ BOOST_FIXTURE_TEST_CASE(fork_is_refused_in_a_process_with_threads_unless_allowed
   o.allow_fork_with_threads = true;
   mproc::process_pool pool(o);
   BOOST_TEST(pool.submit<tasks::square>(5).get() == 25);
+}
+
+BOOST_FIXTURE_TEST_CASE(two_fork_pools_alive_at_once_both_fork, clean_check,
+                        *boost::unit_test::precondition(mproc_test::not_under_tsan()) *
+                            boost::unit_test::precondition(mproc_test::posix_only{"fork"})) {
+  mproc_test::unset_env("MPROC_START_METHOD");
+  tasks::g_marker = 42;
+  mproc::process_pool first(options(mproc::start_method::fork));
+  BOOST_TEST(first.submit<tasks::read_marker>(0).get() == 42);  // its threads run now
+  // The first pool's threads are the library's own: they neither make a second fork pool
+  // refuse nor turn `automatic` away from fork.
+  tasks::g_marker = 43;
+  mproc::process_pool second(options(mproc::start_method::fork));
+  mproc::process_pool third(options(mproc::start_method::automatic));
+  BOOST_TEST(third.start_method() == mproc::start_method::fork);
+  BOOST_TEST(second.submit<tasks::read_marker>(0).get() == 43);
+  BOOST_TEST(third.submit<tasks::read_marker>(0).get() == 43);
+  BOOST_TEST(first.submit<tasks::read_marker>(0).get() == 42);  // as at its own start
+  const std::vector<int> xs(200, 0);
+  BOOST_TEST(second.map<tasks::read_marker>(xs) == std::vector<int>(200, 43),
+             boost::test_tools::per_element());
+  // A thread the application started still makes an explicit fork refuse.
+  const thread_holding_a_lock other;
+  BOOST_CHECK_EXCEPTION(mproc::process_pool(options(mproc::start_method::fork)), mproc::start_error,
+                        [](const mproc::start_error& e) {
+                          return std::string(e.what()).find("did not start") != std::string::npos;
+                        });
 }
 
 BOOST_FIXTURE_TEST_CASE(forkserver_is_safe_with_eight_threads_holding_locks, clean_check,

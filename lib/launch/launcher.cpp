@@ -1,4 +1,5 @@
 #include "launch/launcher.hpp"
+#include "platform/own_threads.hpp"
 #include "platform/process.hpp"
 #include "worker/worker_loop.hpp"
 
@@ -42,7 +43,7 @@ start_method resolve(start_method requested) {
   if (!available(start_method::fork)) return start_method::spawn;
   // Forking a process that has other threads copies their locks in whatever state they are:
   // a forkserver forks from a clean process instead.
-  return platform::thread_count() == 1 ? start_method::fork : start_method::forkserver;
+  return platform::foreign_threads() == 1 ? start_method::fork : start_method::forkserver;
 }
 
 std::unique_ptr<launcher> make_launcher(start_method method, bool allow_fork_with_threads) {
@@ -52,11 +53,12 @@ std::unique_ptr<launcher> make_launcher(start_method method, bool allow_fork_wit
   }
   switch (method) {
     case start_method::fork:
-      if (const std::size_t threads = platform::thread_count();
+      if (const std::size_t threads = platform::foreign_threads();
           threads > 1 && !allow_fork_with_threads) {
         throw start_error(
             "cannot start workers with 'fork': this process has " + std::to_string(threads) +
-            " threads, and a fork copies any lock another thread holds, locked for good (the "
+            " threads that mproc did not start (pools' own threads are not counted), and a "
+            "fork copies any lock another thread holds, locked for good (the "
             "classic hang). Use start_method::forkserver or spawn, or create the pool before "
             "starting threads, or accept the risk with pool_options::allow_fork_with_threads");
       }

@@ -1,4 +1,5 @@
 #include "launch/zygote.posix.hpp"
+#include "platform/own_threads.hpp"
 
 #include "launch/launcher.hpp"
 #include "worker/worker_loop.hpp"
@@ -12,6 +13,7 @@
 #include <cstring>
 
 #include <fcntl.h>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -65,6 +67,14 @@ struct zygote_pipes {
 }  // namespace
 
 std::unique_ptr<zygote> zygote::fork_from_here() {
+  if (platform::in_user_code()) {
+    throw start_error(
+        "cannot start a fork pool inside a done-callback: the fork waits until no callback "
+        "runs on a pool's thread. Start the pool outside the callback, or use forkserver");
+  }
+  // No done-callback runs on a pool's thread while the application forks: a lock it took
+  // would be copied locked into every worker.
+  const std::unique_lock no_user_code(platform::user_code_gate());
   zygote_pipes p;
   // Both write ends mean "the application is alive": forked children must not keep copies.
   platform::register_lifeline(p.lifeline.write);

@@ -1,5 +1,7 @@
 #include "platform/process.hpp"
 
+#include "platform/own_threads.hpp"
+
 #include <algorithm>
 #include <cerrno>
 #include <climits>
@@ -371,7 +373,9 @@ std::error_code exit_watcher::watch(int pid, std::function<void()> on_exit) {
 }
 
 void exit_watcher::start() {
-  if (!impl_->thread.joinable()) impl_->thread = std::thread([this] { impl_->run(); });
+  if (!impl_->thread.joinable()) {
+    impl_->thread = start_own_thread([this] { impl_->run(); });
+  }
 }
 
 void exit_watcher::stop() noexcept {
