@@ -954,8 +954,4 @@ std::shared_ptr<detail::task_state> process_pool::enqueue(std::uint64_t key, std
   return engine_->enqueue(key, name, count, std::move(payload));
 }
 
-std::size_t process_pool::pick_chunksize(std::size_t items) const noexcept {
-  return detail::default_chunksize(items, workers());
-}
-
 }  // namespace mproc

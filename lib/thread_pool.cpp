@@ -68,8 +68,4 @@ void thread_pool::shutdown(bool wait, bool cancel_pending) {
 
 std::size_t thread_pool::workers() const noexcept { return impl_->threads; }
 
-std::size_t thread_pool::pick_chunksize(std::size_t items) const noexcept {
-  return detail::default_chunksize(items, workers());
-}
-
 }  // namespace mproc

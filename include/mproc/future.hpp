@@ -277,10 +277,6 @@ class completed_range {
     }
     /// Waits for the next future to become ready (postfix form; returns nothing useful).
     void operator++(int) { advance(); }
-    /// Returns whether the iterator has passed the last future.
-    friend bool operator==(const iterator& a, std::default_sentinel_t) noexcept {
-      return a.range_ == nullptr;
-    }
     /// Returns whether both iterators are at the same position.
     friend bool operator==(const iterator& a, const iterator& b) noexcept {
       return a.range_ == b.range_ && (a.range_ == nullptr || a.seen_ == b.seen_);

@@ -158,15 +158,19 @@ class process_pool {
  private:
   std::shared_ptr<detail::task_state> enqueue(std::uint64_t key, std::string_view name,
                                               std::uint32_t count, std::vector<char> payload);
-  std::size_t pick_chunksize(std::size_t items) const noexcept;
 
   template <auto F, class Arity, class Range>
   auto map_with(Range& items, std::size_t chunksize, const progress_function* progress) {
     static_assert(detail::check_task<F>());
     Arity::template check<F, std::ranges::range_value_t<Range>>();
     using result = detail::result_of<F>;
+    std::size_t last = 0;
+    auto chunks = detail::send_chunks(items, chunksize, workers(),
+                                      [this, &last](auto& it, const auto& end, std::size_t size) {
+                                        return send_chunk<F, Arity>(it, end, size, last);
+                                      });
     return detail::gather<result>(
-        enqueue_chunks<F, Arity>(items, chunksize), progress,
+        chunks, progress,
         [](const std::shared_ptr<detail::task_state>& c, auto& out) { take_chunk(*c, out); });
   }
 
@@ -191,26 +195,6 @@ class process_pool {
     });
     last = payload.size();
     return enqueue(detail::task_entry<F>::key, detail::task_name<F>(), count, std::move(payload));
-  }
-
-  template <auto F, class Arity, class Range>
-  std::vector<std::shared_ptr<detail::task_state>> enqueue_chunks(Range& items,
-                                                                  std::size_t chunksize) {
-    std::size_t fixed = chunksize;
-    if constexpr (std::ranges::sized_range<Range>) {
-      if (fixed == 0) fixed = pick_chunksize(std::ranges::size(items));
-    }
-    detail::chunk_sizer sizer(fixed);
-    std::vector<std::shared_ptr<detail::task_state>> chunks;
-    auto it = std::ranges::begin(items);
-    const auto end = std::ranges::end(items);
-    std::size_t last = 0;
-    std::size_t observed = 0;  // chunks that have taught the sizer
-    while (it != end) {
-      detail::pace(sizer, chunks, observed, 4 * workers());
-      chunks.push_back(send_chunk<F, Arity>(it, end, sizer.next(), last));
-    }
-    return chunks;
   }
 
   template <auto F, class Range>

@@ -174,19 +174,10 @@ class thread_pool {
   auto map_with(Range& items, std::size_t chunksize, const progress_function* progress) {
     using element = std::remove_cvref_t<std::ranges::range_reference_t<Range>>;
     using result = std::remove_cvref_t<decltype(call<F, Arity>(std::declval<element&>()))>;
-    std::size_t fixed = chunksize;
-    if constexpr (std::ranges::sized_range<Range>) {
-      if (fixed == 0) fixed = pick_chunksize(std::ranges::size(items));
-    }
-    detail::chunk_sizer sizer(fixed);
-    std::vector<std::shared_ptr<detail::task_state>> chunks;
-    auto it = std::ranges::begin(items);
-    const auto end = std::ranges::end(items);
-    std::size_t observed = 0;
-    while (it != end) {
-      detail::pace(sizer, chunks, observed, 4 * workers());
-      chunks.push_back(send_chunk<F, Arity>(it, end, sizer.next()));
-    }
+    auto chunks = detail::send_chunks(items, chunksize, workers(),
+                                      [this](auto& it, const auto& end, std::size_t size) {
+                                        return send_chunk<F, Arity>(it, end, size);
+                                      });
     return detail::gather<result>(
         chunks, progress,
         [](const std::shared_ptr<detail::task_state>& c, auto& out) { take_chunk(*c, out); });
@@ -211,7 +202,6 @@ class thread_pool {
 
   // Queues `job` on a thread (its future's state is `state`); throws pool_closed after shutdown.
   void post(std::function<void()> job, const std::shared_ptr<detail::task_state>& state);
-  std::size_t pick_chunksize(std::size_t items) const noexcept;
 
   struct impl;
   std::unique_ptr<impl> impl_;

@@ -2,6 +2,7 @@
 // What the map family of both pools shares: how big each chunk of the input is, and the lazy
 // range of results that `imap` and `imap_unordered` return.
 
+#include <mproc/detail/task.hpp>
 #include <mproc/detail/task_state.hpp>
 #include <mproc/future.hpp>
 
@@ -75,6 +76,29 @@ inline void pace(chunk_sizer& sizer, const std::vector<std::shared_ptr<task_stat
     sizer.observe(oldest);
     ++observed;
   }
+}
+
+/// Cuts all of `items` into chunks for a `map` on a pool of `workers`, each sent with
+/// `send(iterator&, sentinel, n)` (at most `n` items; returns its state), and returns the
+/// chunks in input order: `chunksize` items each; with 0, about four chunks per worker for a
+/// range of known size, and sizes from a `chunk_sizer`, paced, for one of unknown size.
+template <class Range, class Send>
+std::vector<std::shared_ptr<task_state>> send_chunks(Range& items, std::size_t chunksize,
+                                                     std::size_t workers, Send send) {
+  std::size_t fixed = chunksize;
+  if constexpr (std::ranges::sized_range<Range>) {
+    if (fixed == 0) fixed = default_chunksize(std::ranges::size(items), workers);
+  }
+  chunk_sizer sizer(fixed);
+  std::vector<std::shared_ptr<task_state>> chunks;
+  auto it = std::ranges::begin(items);
+  const auto end = std::ranges::end(items);
+  std::size_t observed = 0;  // chunks that have taught the sizer
+  while (it != end) {
+    pace(sizer, chunks, observed, 4 * workers);
+    chunks.push_back(send(it, end, sizer.next()));
+  }
+  return chunks;
 }
 
 /// The lazy range of results of `imap` (input order) and `imap_unordered` (completion order).
@@ -154,14 +178,14 @@ class lazy_results {
         fill();
         if (flying() == 0) return false;
         const std::shared_ptr<task_state> chunk = pop();
+        chunk->wait();
+        sizer.observe(*chunk);
         try {
           take(*chunk, current);
         } catch (...) {
-          sizer.observe(*chunk);
-          current.clear();
+          current.clear();  // a decode that failed part way left some results
           throw;
         }
-        sizer.observe(*chunk);
         fill();  // the workers go on while the caller reads these results
         if (!current.empty()) return true;
       }
