@@ -9,19 +9,6 @@ namespace mproc {
 
 namespace {
 
-std::string describe_end(std::optional<int> exit_code, std::optional<int> signal) {
-  if (signal)
-    return "was killed by signal " + std::to_string(*signal) + " (" +
-           platform::signal_name(*signal) + ")";
-  if (exit_code) {
-    // A code the system gave (Windows: the NTSTATUS of a crash) is shown with its meaning.
-    const std::string meaning = platform::exit_code_meaning(*exit_code);
-    if (!meaning.empty()) return "ended with " + meaning;
-    return "exited with code " + std::to_string(*exit_code);
-  }
-  return "ended (its exit status is unknown)";
-}
-
 // "20", "0.25": a duration in milliseconds as a person writes it.
 std::string milliseconds_text(std::chrono::nanoseconds d) {
   std::ostringstream os;
@@ -37,7 +24,7 @@ remote_error::remote_error(std::string type, std::string message)
 worker_crashed::worker_crashed(int pid, std::optional<int> exit_code, std::optional<int> signal,
                                const std::string& task)
     : error("task '" + task + "' failed: its worker (pid " + std::to_string(pid) + ") " +
-            describe_end(exit_code, signal)),
+            platform::exit_status{exit_code, signal}.describe()),
       pid_(pid),
       exit_code_(exit_code),
       signal_(signal) {}

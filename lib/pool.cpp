@@ -18,11 +18,9 @@
 #include "channel/channel.hpp"
 #include "init_state.hpp"
 #include "launch/launcher.hpp"
-#include "platform/own_threads.hpp"
-#include "platform/process.hpp"
+#include "launch/worker_process.hpp"
 #include "registry.hpp"
 #include "task_memory.hpp"
-#include "worker/worker_loop.hpp"
 
 #include <mproc/errors.hpp>
 #include <mproc/pool.hpp>
@@ -41,7 +39,6 @@ namespace mproc::detail {
 
 namespace {
 
-constexpr std::size_t ring_capacity = std::size_t{1} << 20;
 constexpr auto exit_grace = std::chrono::seconds(5);  // for a worker told to shut down
 // Tasks sent ahead to one worker at most, and how much of their running time: enough that a
 // worker never waits for the parent between short tasks, little enough that the work held
@@ -84,29 +81,7 @@ received receive_answer(channel::endpoint ep, std::chrono::steady_clock::time_po
   return r;
 }
 
-// Turns a failure message from a worker into the exception its future rethrows.
-std::exception_ptr failure_to_exception(const channel::message_header& h,
-                                        const std::vector<char>& payload) {
-  channel::failure_text f;
-  try {
-    f = channel::decode_failure(payload.data(), payload.size());
-  } catch (...) {
-    return std::current_exception();
-  }
-  std::string type = std::move(f.type);
-  std::string message = std::move(f.message);
-  switch (static_cast<channel::failure_code>(h.code)) {
-    case channel::failure_code::remote_exception:
-      return std::make_exception_ptr(remote_error(std::move(type), std::move(message)));
-    case channel::failure_code::unknown_task:
-      return std::make_exception_ptr(
-          start_error("cannot run task '" + registry::name_of(h.key) + "': " + message));
-    case channel::failure_code::decode_failed:
-    case channel::failure_code::encode_failed:
-      break;
-  }
-  return std::make_exception_ptr(serialization_error(message));
-}
+using launch::failure_to_exception;
 
 }  // namespace
 
@@ -131,14 +106,11 @@ class pool_engine {
     void release(task_state&) override { engine.release_direct(*this); }
 
     pool_engine& engine;
-    std::shared_ptr<channel::segment> seg;
-    int lifeline = -1;       // write end: the worker exits once it is closed
-    std::string secret;      // what the worker must send back in its hello
-    int pid = -1;            // guarded by mutex_ once drivers run
-    int handle = -1;         // names the process for kills; guarded by mutex_
-    bool exited = false;     // the process `pid` has ended; guarded by mutex_
-    std::size_t served = 0;  // tasks run by the current process
-    sent_queue sent;         // oldest (running) first; guarded by mutex_
+    // The worker process, or null between one and its replacement. Replaced only by the
+    // driver (with mutex_), so the driver reads it freely; other threads with mutex_.
+    std::unique_ptr<launch::worker_process> proc;
+    std::size_t served = 0;                            // tasks run by the current process
+    sent_queue sent;                                   // oldest (running) first; guarded by mutex_
     std::chrono::steady_clock::time_point head_since;  // when sent.front() started; mutex_
     std::chrono::nanoseconds task_time{0};  // recent time per task (a moving average); mutex_
     std::thread driver;
@@ -154,12 +126,9 @@ class pool_engine {
     std::chrono::steady_clock::time_point idle_since;  // when sent last became empty
   };
 
-  void launch(worker& w);
-  platform::exit_status end_process(worker& w);
-  static void cut_lifeline(worker& w) noexcept;
-  void await_hello(worker& w);
-  void send_initializer(worker& w);
-  void await_initializer(worker& w);
+  std::function<void()> exit_callback(worker& w);
+  std::unique_ptr<launch::worker_process> take_process(worker& w);
+  launch::clock::time_point initializer_deadline() const;
   void recycle(worker& w);
   void start_worker(worker& w);
   void start_replacement(worker& w);
@@ -182,13 +151,12 @@ class pool_engine {
   void stop(worker& w);
   bool closing();
   bool all_gone() const;
-  void kill_all() noexcept;
+  void start_drivers();
 
   pool_options options_;
   spare_buffer_user spares_;  // message buffers are reused while the pool exists
   std::unique_ptr<launch::launcher> launcher_;
-  platform::exit_watcher watcher_;
-  std::vector<std::unique_ptr<worker>> workers_;
+  std::vector<std::unique_ptr<worker>> workers_;  // their processes end before the launcher
 
   std::mutex mutex_;
   std::condition_variable gone_cv_;  // notified (with mutex_) when a worker process ends
@@ -222,127 +190,73 @@ pool_engine::pool_engine(const pool_options& options) : options_(options) {
                       "running the program.");
   }
   launcher_ = launch::make_launcher(method, options.allow_fork_with_threads);
-  // A segment's name exists only while its worker starts; one left by a process killed in that
-  // moment is removed by the next pool on the machine.
-  platform::remove_orphaned_segments("mproc-");
 
   std::size_t n = options.workers != 0 ? options.workers : std::thread::hardware_concurrency();
   if (n == 0) n = 1;
   for (std::size_t i = 0; i < n; ++i) workers_.push_back(std::make_unique<worker>(*this));
   idle_ = n;
+  std::vector<std::unique_ptr<launch::worker_process>> procs;  // each ends if this throws
   try {
-    // Workers start before this pool starts any thread of its own.
-    for (auto& w : workers_) launch(*w);
-    watcher_.start();
-    for (auto& w : workers_) await_hello(*w);
+    launcher_->start_watching();
+    for (auto& w : workers_) procs.push_back(launcher_->start_worker(exit_callback(*w)));
+    for (auto& p : procs) p->handshake(options_.start_timeout);
     // All workers initialise at once: an initializer that loads a model may take a while.
-    for (auto& w : workers_) send_initializer(*w);
-    for (auto& w : workers_) await_initializer(*w);
+    for (auto& p : procs) p->send_initializer(options_.initializer);
+    const auto deadline = initializer_deadline();
+    for (auto& p : procs) p->await_initializer(options_.initializer, deadline);
   } catch (...) {
-    kill_all();
-    watcher_.stop();
+    procs.clear();
     launcher_->stop();
     throw;
   }
-  for (auto& w : workers_) {
-    worker* raw = w.get();
-    w->driver = platform::start_own_thread([this, raw] { drive(*raw); });
-  }
+  for (std::size_t i = 0; i < n; ++i) workers_[i]->proc = std::move(procs[i]);
+  start_drivers();
 }
 
-void pool_engine::launch(worker& w) {
-  w.seg = channel::segment::create(ring_capacity);
-  // The worker gets the secret through a channel only it and this process hold (its lifeline,
-  // or the zygote's request pipe): a process that merely opened the segment cannot pass for it.
-  w.secret = platform::random_hex(mproc::worker::secret_size / 2);
-  w.served = 0;
-  const launch::launcher::started started = launcher_->launch(w.seg, w.secret);
-  {
-    std::lock_guard lock(mutex_);
-    w.pid = started.pid;
-    w.exited = false;
-    w.lifeline = started.lifeline;
-    w.handle = platform::open_handle(started.pid);
-  }
-  // The death of a worker wakes whoever reads its ring, and its driver: a driver whose worker
-  // died while idle or holding a direct task replaces it at once.
-  const std::error_code ec =
-      watcher_.watch(started.pid, [this, &w, seg = w.seg, pid = started.pid] {
-        seg->mark_worker_gone();
+// Starts one driver thread per worker. If the system refuses one, the pool closes: drivers
+// that started stop their workers, the other workers are ended, and the refusal is thrown.
+void pool_engine::start_drivers() {
+  for (std::size_t i = 0; i < workers_.size(); ++i) {
+    worker* raw = workers_[i].get();
+    try {
+      raw->driver = launch::start_thread(
+          [this, raw] { drive(*raw); },
+          "drives worker " + std::to_string(i + 1) + " of " + std::to_string(workers_.size()));
+    } catch (...) {
+      const std::exception_ptr refused = std::current_exception();
+      {
         std::lock_guard lock(mutex_);
-        if (w.pid == pid) w.exited = true;
-        wake(w);
-        gone_cv_.notify_all();
-      });
-  if (ec || w.handle < 0) {
-    end_process(w);
-    throw start_error("cannot watch worker " + std::to_string(started.pid) + ": " +
-                      (ec ? ec.message() : std::string("no process handle")));
-  }
-}
-
-// Kills the worker's process if it still runs, reaps it, and releases what it held.
-platform::exit_status pool_engine::end_process(worker& w) {
-  std::lock_guard lock(mutex_);
-  platform::exit_status st;
-  if (w.pid > 0) {
-    platform::kill_handle(w.handle);  // a no-op for a process that has ended
-    st = launcher_->reap(w.pid);      // prompt: the process is dead or dying
-  }
-  platform::close_fd(w.handle);
-  w.handle = -1;
-  w.pid = -1;
-  cut_lifeline(w);
-  return st;
-}
-
-void pool_engine::cut_lifeline(worker& w) noexcept {
-  if (w.lifeline < 0) return;
-  platform::unregister_lifeline(w.lifeline);
-  platform::close_fd(w.lifeline);
-  w.lifeline = -1;
-}
-
-void pool_engine::await_hello(worker& w) {
-  channel::endpoint ep = w.seg->parent_endpoint();
-  channel::message_header h;
-  std::vector<char> payload;
-  const auto deadline = std::chrono::steady_clock::now() + options_.start_timeout;
-  const channel::io_status s = ep.receive(h, payload, deadline);
-  w.seg->unlink();  // the worker has it mapped (or will never need it)
-  const int pid = w.pid;
-  std::string what;
-  if (s == channel::io_status::ok && h.kind == channel::message_kind::hello) {
-    if (std::string(payload.begin(), payload.end()) != w.secret) {
-      what =
-          "its first message does not carry the secret it was given; another process may be "
-          "tampering with the pool's shared memory";
-    } else if (h.key != registry::digest()) {
-      what = "it runs a different set of tasks (was the executable file replaced?)";
-    } else {
-      return;
+        closed_ = true;
+        wake_all();
+      }
+      for (auto& w : workers_) {
+        if (w->driver.joinable()) w->driver.join();  // it stops its worker
+      }
+      for (auto& w : workers_) take_process(*w).reset();
+      launcher_->stop();
+      std::rethrow_exception(refused);
     }
-    end_process(w);
-  } else if (s == channel::io_status::timed_out) {
-    end_process(w);
-    what = "it did not reach the worker loop within " +
-           std::to_string(options_.start_timeout.count()) + " ms";
-  } else if (s == channel::io_status::peer_gone) {
-    const platform::exit_status st = end_process(w);
-    what = st.signal ? "it was killed by " + platform::signal_name(*st.signal)
-                     : "it exited with code " + std::to_string(st.code.value_or(-1));
-    what += " before reaching the worker loop";
-  } else {
-    end_process(w);
-    what = "it sent an unexpected first message";
   }
-  std::string fix;
-  if (method() == start_method::spawn) {
-    fix =
-        ". A spawned worker runs this program again: mproc::init(argc, argv) must be the "
-        "first line of main";
-  }
-  throw start_error("cannot start worker (pid " + std::to_string(pid) + "): " + what + fix);
+}
+
+// What runs when a worker process of `w` ends: whoever waits for it looks again.
+std::function<void()> pool_engine::exit_callback(worker& w) {
+  return [this, &w] {
+    std::lock_guard lock(mutex_);
+    wake(w);
+    gone_cv_.notify_all();
+  };
+}
+
+// Takes `w`'s process out of the pool; ending it is the caller's (without mutex_).
+std::unique_ptr<launch::worker_process> pool_engine::take_process(worker& w) {
+  std::lock_guard lock(mutex_);
+  return std::move(w.proc);
+}
+
+launch::clock::time_point pool_engine::initializer_deadline() const {
+  if (options_.task_timeout.count() <= 0) return channel::ring::no_deadline();
+  return launch::clock::now() + options_.task_timeout;
 }
 
 void pool_engine::start_replacement(worker& w) {
@@ -385,59 +299,13 @@ void pool_engine::recycle(worker& w) {
 
 // Starts one worker and waits until it is ready for tasks.
 void pool_engine::start_worker(worker& w) {
-  launch(w);
-  await_hello(w);
-  send_initializer(w);
-  await_initializer(w);
-}
-
-void pool_engine::send_initializer(worker& w) {
-  if (options_.initializer.empty()) return;
-  channel::message_header h;
-  h.kind = channel::message_kind::task;
-  h.key = options_.initializer.key();
-  h.count = 1;
-  h.size = options_.initializer.arguments().size();
-  // A send fails only if the worker died; await_initializer then reports how.
-  (void)w.seg->parent_endpoint().send(h, options_.initializer.arguments().data());
-}
-
-void pool_engine::await_initializer(worker& w) {
-  if (options_.initializer.empty()) return;
-  channel::endpoint ep = w.seg->parent_endpoint();
-  channel::message_header reply;
-  std::vector<char> payload;
-  auto deadline = channel::ring::no_deadline();
-  if (options_.task_timeout.count() > 0) {
-    deadline = std::chrono::steady_clock::now() + options_.task_timeout;
-  }
-  const int pid = w.pid;
-  const std::string name = registry::name_of(options_.initializer.key());
-  std::string what;
-  try {
-    const channel::io_status s = ep.receive(reply, payload, deadline);
-    if (s == channel::io_status::ok && reply.kind == channel::message_kind::result) return;
-    if (s == channel::io_status::ok && reply.kind == channel::message_kind::failure) {
-      try {
-        std::rethrow_exception(failure_to_exception(reply, payload));
-      } catch (const std::exception& e) {
-        what = std::string("it threw ") + e.what();
-      }
-      end_process(w);
-    } else if (s == channel::io_status::timed_out) {
-      end_process(w);
-      what = "it ran longer than task_timeout";
-    } else {
-      const platform::exit_status st = end_process(w);
-      what = st.signal ? "its worker was killed by " + platform::signal_name(*st.signal)
-                       : "its worker exited with code " + std::to_string(st.code.value_or(-1));
-    }
-  } catch (const std::exception& e) {
-    end_process(w);
-    what = e.what();
-  }
-  throw start_error("cannot start worker (pid " + std::to_string(pid) + "): its initializer '" +
-                    name + "' failed: " + what);
+  std::unique_ptr<launch::worker_process> proc = launcher_->start_worker(exit_callback(w));
+  proc->handshake(options_.start_timeout);
+  proc->send_initializer(options_.initializer);
+  proc->await_initializer(options_.initializer, initializer_deadline());
+  std::lock_guard lock(mutex_);
+  w.proc = std::move(proc);
+  w.served = 0;
 }
 
 // Takes the tasks `w` sends next. With nothing in flight it waits for one (returning none once
@@ -457,7 +325,7 @@ std::vector<queued_task> pool_engine::take_tasks(worker& w) {
   }
   // Another idle worker should get the next task; so should anyone, if tasks are long or their
   // length is not known yet.
-  if (!w.seg || w.task_time.count() == 0 || idle_ > (w.sent.empty() ? 1U : 0U)) return taken;
+  if (!w.proc || w.task_time.count() == 0 || idle_ > (w.sent.empty() ? 1U : 0U)) return taken;
   const auto by_time = static_cast<std::size_t>(pipeline_span / w.task_time);
   const std::size_t limit = std::min(max_pipeline, by_time);
   const std::size_t held = w.sent.size() + taken.size();
@@ -467,7 +335,7 @@ std::vector<queued_task> pool_engine::take_tasks(worker& w) {
                              std::min(options_.max_tasks_per_worker, w.served + w.sent.size());
     room = std::min(room, left > taken.size() ? left - taken.size() : 0);
   }
-  channel::endpoint ep = w.seg->parent_endpoint();
+  channel::endpoint ep = w.proc->endpoint();
   std::size_t bytes = 0;
   for (const queued_task& t : taken) bytes += sizeof(channel::message_header) + t.payload.size();
   while (room > 0 && !queue_.empty() && ep.fits(bytes + queue_.front().payload.size())) {
@@ -484,7 +352,7 @@ std::vector<queued_task> pool_engine::take_tasks(worker& w) {
 // the worker's ring again: `w` is neither open nor direct.
 bool pool_engine::await_work(worker& w, std::unique_lock<std::mutex>& lock) {
   for (;;) {
-    const bool gone = w.seg && w.seg->header().worker_gone.load(std::memory_order_acquire) != 0;
+    const bool gone = w.proc && w.proc->gone();
     if (w.direct) {
       w.wants_lane = false;
       if (w.returned) {
@@ -508,7 +376,7 @@ bool pool_engine::await_work(worker& w, std::unique_lock<std::mutex>& lock) {
     w.open = false;
     if (!w.sent.empty() || !queue_.empty()) return true;
     if (closed_) return false;
-    if (gone && w.pid >= 0) {
+    if (gone) {
       // The worker died while idle: replace it before a task is sent to it.
       lock.unlock();
       retire(w, nullptr, "(none: it was idle)");
@@ -520,7 +388,7 @@ bool pool_engine::await_work(worker& w, std::unique_lock<std::mutex>& lock) {
       lock.lock();
       continue;
     }
-    w.open = w.pid >= 0 && options_.max_tasks_per_worker == 0;
+    w.open = w.proc != nullptr && options_.max_tasks_per_worker == 0;
     park(w, lock, channel::ring::no_deadline());
   }
 }
@@ -553,8 +421,8 @@ void pool_engine::wake_all() {
 pool_engine::worker* pool_engine::pick_open(std::size_t payload_size) {
   worker* best = nullptr;
   for (auto& w : workers_) {
-    if (!w->open || w->seg->header().worker_gone.load(std::memory_order_acquire) != 0) continue;
-    if (!w->seg->parent_endpoint().fits(payload_size)) continue;
+    if (!w->open || !w->proc || w->proc->gone()) continue;
+    if (!w->proc->endpoint().fits(payload_size)) continue;
     if (best == nullptr || w->idle_since > best->idle_since) best = w.get();
   }
   return best;
@@ -573,7 +441,7 @@ void pool_engine::collect_direct(worker& w, task_state& task) {
   std::chrono::steady_clock::time_point deadline;
   {
     std::lock_guard lock(mutex_);
-    ep.emplace(w.seg->parent_endpoint());
+    ep.emplace(w.proc->endpoint());
     deadline = deadline_of(w);
   }
   received r = receive_answer(*ep, deadline);
@@ -644,7 +512,7 @@ void pool_engine::send_tasks(worker& w, std::vector<queued_task>& tasks) {
       w.sent.push_back(sent_task{std::move(t), h.id});
     }
   }
-  channel::endpoint ep = w.seg->parent_endpoint();
+  channel::endpoint ep = w.proc->endpoint();
   for (const outgoing& o : out) {
     if (ep.send(o.header, o.payload) != channel::io_status::ok) break;
   }
@@ -672,7 +540,7 @@ void pool_engine::drive(worker& w) {
   for (;;) {
     std::vector<queued_task> tasks = take_tasks(w);
     if (tasks.empty() && w.sent.empty()) break;  // closed, and nothing left to do
-    if (!tasks.empty() && w.pid < 0) {
+    if (!tasks.empty() && !w.proc) {
       try {
         start_replacement(w);
       } catch (...) {
@@ -682,7 +550,7 @@ void pool_engine::drive(worker& w) {
     }
     send_tasks(w, tasks);
     if (!w.sent.empty()) collect(w);
-    if (w.pid >= 0 && w.sent.empty() && options_.max_tasks_per_worker != 0 &&
+    if (w.proc && w.sent.empty() && options_.max_tasks_per_worker != 0 &&
         w.served >= options_.max_tasks_per_worker && !closing()) {
       try {
         recycle(w);
@@ -690,7 +558,7 @@ void pool_engine::drive(worker& w) {
         // The next task starts a worker and reports why that fails.
       }
     }
-    if (w.pid < 0 && !closing()) {
+    if (!w.proc && !closing()) {
       // Replace a failed worker at once, so that the pool is whole again before more work
       // comes; if that fails, the next task tries again and reports why.
       try {
@@ -712,8 +580,7 @@ bool pool_engine::closing() {
 void pool_engine::collect(worker& w) {
   std::optional<received> answer;
   answer.swap(w.handed);
-  received r =
-      answer ? std::move(*answer) : receive_answer(w.seg->parent_endpoint(), deadline_of(w));
+  received r = answer ? std::move(*answer) : receive_answer(w.proc->endpoint(), deadline_of(w));
   settle(w, r);
 }
 
@@ -755,9 +622,10 @@ void pool_engine::settle(worker& w, received& r) {
 // cancelling shutdown). The tasks behind it never ran: they go back to the front of the queue
 // (or are cancelled with the pool). The driver starts a replacement afterwards.
 void pool_engine::retire(worker& w, const std::exception_ptr& why, const std::string& task) {
-  const int pid = w.pid;
-  const platform::exit_status st = end_process(w);
-  w.seg.reset();
+  std::unique_ptr<launch::worker_process> proc = take_process(w);
+  const int pid = proc->pid();
+  const auto st = proc->end();
+  proc.reset();
   sent_queue sent;
   bool cancelling = false;
   {
@@ -794,30 +662,10 @@ void pool_engine::retire(worker& w, const std::exception_ptr& why, const std::st
   }
 }
 
+// Asks `w`'s worker to exit (it is ended if it does not, within a grace).
 void pool_engine::stop(worker& w) {
-  if (w.pid < 0) return;
-  channel::endpoint ep = w.seg->parent_endpoint();
-  channel::message_header h;
-  h.kind = channel::message_kind::shutdown;
-  channel::message_header reply;
-  std::vector<char> payload;
-  if (ep.send(h, nullptr) == channel::io_status::ok) {
-    // The worker answers by exiting; anything else it sends is a protocol error.
-    try {
-      ep.receive(reply, payload, std::chrono::steady_clock::now() + exit_grace);
-    } catch (...) {
-    }
-  }
-  end_process(w);
-}
-
-void pool_engine::kill_all() noexcept {
-  for (auto& w : workers_) {
-    try {
-      end_process(*w);
-    } catch (...) {
-      // Reaping through a zygote allocates; nothing more can be done for this worker.
-    }
+  if (std::unique_ptr<launch::worker_process> proc = take_process(w)) {
+    proc->request_exit(exit_grace);
   }
 }
 
@@ -855,7 +703,7 @@ std::shared_ptr<task_state> pool_engine::enqueue(std::uint64_t key, std::string_
     w->head_since = std::chrono::steady_clock::now();
     // The head task of a worker never goes back to the queue: it needs no payload there.
     w->sent.push_back(sent_task{queued_task{key, count, {}, state}, h.id});
-    ep.emplace(w->seg->parent_endpoint());
+    ep.emplace(w->proc->endpoint());
   }
   // The worker's ring is empty and the message fits: this does not wait for the worker.
   const bool sent = ep->send(h, payload.data()) == channel::io_status::ok;
@@ -878,7 +726,7 @@ void pool_engine::shutdown(bool wait, bool cancel_pending) {
       cancelling_ = true;
       dropped.swap(queue_);
       for (auto& w : workers_) {
-        if (!w->sent.empty()) platform::kill_handle(w->handle);
+        if (!w->sent.empty() && w->proc) w->proc->kill();
       }
     }
   }
@@ -888,7 +736,6 @@ void pool_engine::shutdown(bool wait, bool cancel_pending) {
   for (auto& w : workers_) {
     if (w->driver.joinable()) w->driver.join();
   }
-  watcher_.stop();
   launcher_->stop();
 }
 
@@ -904,14 +751,17 @@ void pool_engine::end_workers(bool kill) {
     dropped.swap(queue_);
     wake_all();
     for (auto& w : workers_) {
+      if (!w->proc) continue;
       if (kill) {
-        platform::kill_handle(w->handle);
+        w->proc->kill();
       } else {
-        platform::terminate_handle(w->handle);
+        w->proc->terminate();
       }
     }
     if (!kill && !gone_cv_.wait_for(lock, exit_grace, [this] { return all_gone(); })) {
-      for (auto& w : workers_) platform::kill_handle(w->handle);  // SIGTERM was not enough
+      for (auto& w : workers_) {
+        if (w->proc) w->proc->kill();  // SIGTERM was not enough
+      }
     }
   }
   for (queued_task& t : dropped) t.state->cancel();
@@ -920,7 +770,7 @@ void pool_engine::end_workers(bool kill) {
 // Whether no worker process runs any more (mutex_ held).
 bool pool_engine::all_gone() const {
   return std::all_of(workers_.begin(), workers_.end(),
-                     [](const std::unique_ptr<worker>& w) { return w->pid < 0 || w->exited; });
+                     [](const std::unique_ptr<worker>& w) { return !w->proc || w->proc->gone(); });
 }
 
 }  // namespace mproc::detail

@@ -76,10 +76,6 @@ int read_fragile(fragile f) { return f.value; }
 
 }  // namespace jobs
 
-namespace mproc {
-inline std::ostream& operator<<(std::ostream& os, start_method m) { return os << to_string(m); }
-}  // namespace mproc
-
 namespace {
 
 const std::vector<mproc::start_method> methods = mproc_test::methods_under_test();

@@ -95,10 +95,6 @@ bool comes_true(Condition holds) {
 
 }  // namespace
 
-namespace mproc {
-inline std::ostream& operator<<(std::ostream& os, start_method m) { return os << to_string(m); }
-}  // namespace mproc
-
 BOOST_AUTO_TEST_SUITE(pool)
 
 BOOST_DATA_TEST_CASE_F(clean_check, submit_returns_the_result_from_another_process,

@@ -189,10 +189,6 @@ std::string shout(std::string s) { return s + "!"; }
 
 }  // namespace tasks
 
-namespace mproc {
-inline std::ostream& operator<<(std::ostream& os, start_method m) { return os << to_string(m); }
-}  // namespace mproc
-
 BOOST_AUTO_TEST_SUITE(serialization)
 
 BOOST_DATA_TEST_CASE_F(mproc_test::clean_check, user_and_standard_types_cross_intact,

@@ -66,10 +66,6 @@ int ask_for_state(int /*x*/) { return static_cast<int>(mproc::worker_state<doubl
 
 }  // namespace work
 
-namespace mproc {
-inline std::ostream& operator<<(std::ostream& os, start_method m) { return os << to_string(m); }
-}  // namespace mproc
-
 BOOST_AUTO_TEST_SUITE(workers)
 
 BOOST_DATA_TEST_CASE_F(mproc_test::clean_check,

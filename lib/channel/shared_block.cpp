@@ -4,6 +4,7 @@
 #include "channel/shared_block.hpp"
 
 #include "platform/process.hpp"
+#include "platform/refusal.hpp"
 #include "platform/shared_memory.hpp"
 
 #include <mproc/errors.hpp>
@@ -12,6 +13,7 @@
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <vector>
 
 namespace mproc::detail {
@@ -50,7 +52,14 @@ std::shared_ptr<shared_block> shared_block::create(std::size_t bytes) {
   // The same prefix as the channel's segments: one killed while holding it is cleaned up too.
   std::string name =
       "mproc-" + std::to_string(platform::current_pid()) + "-a" + platform::random_hex(12);
-  platform::shared_memory memory = platform::shared_memory::create(name, bytes == 0 ? 1 : bytes);
+  std::optional<platform::shared_memory> created;
+  try {
+    created.emplace(platform::shared_memory::create(name, bytes == 0 ? 1 : bytes));
+  } catch (const std::system_error& e) {
+    throw error("cannot create a shared_array of " + std::to_string(bytes) +
+                " bytes: " + platform::explain_refusal(e.code()));
+  }
+  platform::shared_memory memory = std::move(*created);
   try {
     auto block = std::make_shared<mapped_block>(name, std::move(memory), true);
     std::lock_guard lock(views_mutex);

@@ -1,4 +1,7 @@
 #include "launch/launcher.hpp"
+
+#include "launch/refusal.hpp"
+#include "launch/worker_process.hpp"
 #include "platform/own_threads.hpp"
 #include "platform/process.hpp"
 #include "worker/worker_loop.hpp"
@@ -14,6 +17,9 @@ namespace mproc::launch {
 
 namespace {
 
+// Each ring of a worker's channel holds this much.
+constexpr std::size_t ring_capacity = std::size_t{1} << 20;
+
 bool available(start_method m) {
   for (const start_method a : available_start_methods()) {
     if (a == m) return true;
@@ -22,6 +28,69 @@ bool available(start_method m) {
 }
 
 }  // namespace
+
+launcher::~launcher() = default;
+
+void launcher::start_watching() {
+  try {
+    watcher_.start();
+  } catch (const std::system_error& e) {
+    std::rethrow_exception(refusal_error(
+        "cannot start a pool: cannot start its thread that watches workers' exits", e.code()));
+  }
+}
+
+std::unique_ptr<worker_process> launcher::start_worker(std::function<void()> on_exit) {
+  std::shared_ptr<channel::segment> seg;
+  try {
+    seg = channel::segment::create(ring_capacity);
+  } catch (const std::system_error& e) {
+    std::rethrow_exception(refusal_error("cannot start worker: cannot create its shared memory (" +
+                                             std::to_string(2 * ring_capacity >> 20) + " MiB)",
+                                         e.code()));
+  }
+  // The worker gets the secret through a channel only it and this process hold (its lifeline,
+  // or the zygote's request pipe): a process that merely opened the segment cannot pass for it.
+  std::string secret;
+  try {
+    secret = platform::random_hex(worker::secret_size / 2);
+  } catch (const std::system_error& e) {
+    std::rethrow_exception(refusal_error("cannot start worker: no random secret", e.code()));
+  }
+  const started s = launch(*seg, secret);
+  auto gone = std::make_shared<std::atomic<bool>>(false);
+  auto proc = std::make_unique<worker_process>(*this, seg, std::move(secret), s, gone);
+  // The death of a worker wakes whoever reads its ring, and then the pool.
+  const std::error_code ec = watch(s, [gone, seg, call = std::move(on_exit)] {
+    if (gone->exchange(true)) return;
+    seg->mark_worker_gone();
+    call();
+  });
+  if (ec) {
+    proc->end();
+    std::rethrow_exception(refusal_error(
+        "cannot start worker: cannot watch its process (pid " + std::to_string(s.pid) + ")", ec));
+  }
+  return proc;
+}
+
+void launcher::stop() noexcept {
+  watcher_.stop();
+  release_helpers();
+}
+
+std::error_code launcher::watch(const started& s, std::function<void()> on_exit) {
+  return watcher_.watch(s.pid, std::move(on_exit));
+}
+
+std::thread start_thread(std::function<void()> body, const std::string& role) {
+  try {
+    return platform::start_own_thread(std::move(body));
+  } catch (const std::system_error& e) {
+    std::rethrow_exception(
+        refusal_error("cannot start a pool: cannot start its thread that " + role, e.code()));
+  }
+}
 
 bool unclaimed_process(const std::vector<std::string>& args);
 
@@ -47,6 +116,9 @@ start_method resolve(start_method requested) {
 }
 
 std::unique_ptr<launcher> make_launcher(start_method method, bool allow_fork_with_threads) {
+  // A segment's name exists only while its worker starts; one left by a process killed in that
+  // moment is removed by the next pool on the machine.
+  platform::remove_orphaned_segments("mproc-");
   if (!available(method)) {
     throw start_error("cannot start workers with '" + std::string(to_string(method)) +
                       "': this platform does not have it; use spawn");

@@ -1,41 +1,74 @@
 #pragma once
-// Starting worker processes: one implementation per start method, chosen at run time.
+// Starting worker processes: one implementation per start method, chosen at run time. A
+// launcher creates each worker's owner (`worker_process`) and learns how its workers end.
 
 #include "channel/channel.hpp"
 #include "platform/process.hpp"
 
 #include <mproc/start_method.hpp>
 
+#include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
+#include <system_error>
+#include <thread>
 
 namespace mproc::launch {
 
-/// Starts worker processes attached to segments.
+class worker_process;
+
+/// The clock of every deadline in the launch layer.
+using clock = std::chrono::steady_clock;
+
+/// Starts worker processes attached to segments, watches them, and learns how they ended.
+///
+/// Thread-safe.
 class launcher {
  public:
-  virtual ~launcher() = default;
+  virtual ~launcher();
+  launcher() = default;
+  launcher(const launcher&) = delete;
+  launcher& operator=(const launcher&) = delete;
+
   /// Returns the start method this launcher implements.
   virtual start_method method() const noexcept = 0;
-  /// A started worker.
+
+  /// Starts the thread that learns of workers' exits. Throws `start_error`.
+  void start_watching();
+  /// Starts one worker; `on_exit` runs once on the watching thread when its process has ended.
+  /// Throws `start_error`, leaving no process, descriptor or segment behind.
+  std::unique_ptr<worker_process> start_worker(std::function<void()> on_exit);
+  /// Stops watching and releases helper processes; every worker must have ended.
+  void stop() noexcept;
+
+  /// What `launch` started.
   struct started {
     int pid = -1;
     int lifeline = -1;  ///< write end of the worker's own lifeline, owned by the caller; or -1
   };
+  /// Waits until `deadline` at most for the ended (or killed) worker `pid`, reaps it and
+  /// returns how it ended (unknown if the deadline passed).
+  virtual platform::exit_status reap(int pid, clock::time_point deadline) = 0;
+
+ protected:
   /// Starts one worker that will serve `seg` and send `secret` back; throws `start_error`.
-  virtual started launch(const std::shared_ptr<channel::segment>& seg,
-                         const std::string& secret) = 0;
-  /// Waits for the ended (or killed) worker `pid` and returns how it ended.
-  virtual platform::exit_status reap(int pid) = 0;
-  /// Releases helper processes once every worker is reaped (the pool is shutting down).
-  virtual void stop() noexcept {}
+  virtual started launch(const channel::segment& seg, const std::string& secret) = 0;
+  /// Arranges for `on_exit` to run once when the worker `s` ends (default: the process's
+  /// handle; a launcher may know a fallback).
+  virtual std::error_code watch(const started& s, std::function<void()> on_exit);
+  /// Releases helper processes at `stop`.
+  virtual void release_helpers() noexcept {}
+
+  platform::exit_watcher watcher_;  ///< learns of exits on a thread of its own
 };
 
 /// Turns `automatic` into a concrete method (environment, platform, thread count).
 start_method resolve(start_method requested);
 
-/// Returns a launcher for `method` (already resolved). Throws `start_error` if it is unusable,
-/// for example fork in a process with threads unless `allow_fork_with_threads`.
+/// Returns a launcher for `method` (already resolved), after removing the segments that
+/// crashed applications left behind. Throws `start_error` if it is unusable, for example fork
+/// in a process with threads unless `allow_fork_with_threads`.
 std::unique_ptr<launcher> make_launcher(start_method method, bool allow_fork_with_threads);
 
 /// Returns a fork launcher (POSIX, fork.posix.cpp).
@@ -44,6 +77,10 @@ std::unique_ptr<launcher> make_fork_launcher();
 std::unique_ptr<launcher> make_forkserver_launcher();
 /// Returns a spawn launcher (spawn.posix.cpp, spawn.windows.cpp).
 std::unique_ptr<launcher> make_spawn_launcher();
+
+/// Starts `body` on a new thread of mproc's own that does `role` ("drives a worker"). Throws
+/// `start_error` naming the role and why the system refused.
+std::thread start_thread(std::function<void()> body, const std::string& role);
 
 /// The argument prefix that tells `mproc::init` to serve a segment.
 inline constexpr const char* worker_argument = "--mproc-worker=";

@@ -1,9 +1,8 @@
 #include "launch/launcher.hpp"
+#include "launch/refusal.hpp"
 #include "platform/process.hpp"
 
 #include <mproc/errors.hpp>
-
-#include <fcntl.h>
 
 #include <string>
 #include <vector>
@@ -20,40 +19,73 @@ class spawn_launcher final : public launcher {
 
   start_method method() const noexcept override { return start_method::spawn; }
 
-  started launch(const std::shared_ptr<channel::segment>& seg, const std::string& secret) override {
+  started launch(const channel::segment& seg, const std::string& secret) override {
     platform::pipe_ends link;
     if (const std::error_code ec = platform::make_pipe(link)) {
-      throw start_error("cannot start worker: cannot create its lifeline pipe: " + ec.message());
+      std::rethrow_exception(
+          refusal_error("cannot start worker: cannot create its lifeline pipe", ec));
     }
     platform::register_lifeline(link.write);
     // Above every target number, so that no dup2 in the child overwrites a source.
-    const int child_end = ::fcntl(link.read, F_DUPFD_CLOEXEC, 10);
+    std::error_code dup_error;
+    const int child_end = platform::duplicate_above(link.read, 10, dup_error);
     platform::close_fd(link.read);
-    try {
-      // The secret goes through the pipe, which only this process and the new worker hold.
-      if (child_end < 0 || !platform::write_all(link.write, secret.data(), secret.size())) {
-        throw start_error("cannot start worker: cannot write to its lifeline pipe");
-      }
-      // Only simple tokens on the command line.
-      const std::vector<std::string> args{std::string(worker_argument) + seg->name() + "," +
-                                          std::to_string(lifeline_fd_in_child)};
-      const int pid = platform::spawn_process(exe_, args, {{child_end, lifeline_fd_in_child}});
-      platform::close_fd(child_end);
-      return {pid, link.write};
-    } catch (const start_error&) {
+    const auto give_up = [&](const std::string& action, const std::error_code& ec) {
       platform::close_fd(child_end);
       platform::unregister_lifeline(link.write);
       platform::close_fd(link.write);
-      throw;
-    } catch (const std::exception& e) {
-      platform::close_fd(child_end);
-      platform::unregister_lifeline(link.write);
-      platform::close_fd(link.write);
-      throw start_error("cannot start worker: cannot run '" + exe_ + "': " + e.what());
+      std::rethrow_exception(refusal_error(action, ec));
+    };
+    if (child_end < 0) give_up("cannot start worker: cannot pass it its lifeline", dup_error);
+    // The secret goes through the pipe, which only this process and the new worker hold.
+    if (!platform::write_all(link.write, secret.data(), secret.size())) {
+      give_up("cannot start worker: cannot write to its lifeline pipe",
+              {errno, std::generic_category()});
     }
+    // Only simple tokens on the command line.
+    const std::vector<std::string> args{std::string(worker_argument) + seg.name() + "," +
+                                        std::to_string(lifeline_fd_in_child)};
+    int pid = -1;
+    int tries = 0;
+    const std::error_code ec = retry_while_busy(
+        [&]() -> std::error_code {
+          try {
+            pid = platform::spawn_process(exe_, args, {{child_end, lifeline_fd_in_child}});
+            return {};
+          } catch (const std::system_error& e) {
+            return e.code();
+          }
+        },
+        &tries);
+    if (ec) {
+      give_up("cannot start worker: cannot run '" + exe_ + "'" +
+                  (tries > 1 ? " (tried " + std::to_string(tries) + " times)" : std::string()),
+              ec);
+    }
+    platform::close_fd(child_end);
+    return {pid, link.write};
   }
 
-  platform::exit_status reap(int pid) override { return platform::reap(pid); }
+  platform::exit_status reap(int pid, clock::time_point /*deadline*/) override {
+    // Our own child, killed: it ends at once.
+    return platform::reap(pid);
+  }
+
+ protected:
+  std::error_code watch(const started& s, std::function<void()> on_exit) override {
+    const std::error_code ec = watcher_.watch(s.pid, on_exit);
+    if (!ec) return ec;
+    // No pidfd (valgrind, seccomp, a kernel before 5.3): the lifeline tells instead. Only the
+    // worker holds its read end, so the write end reports an error once the worker is gone.
+    // The watcher gets a copy of the write end: cutting the lifeline must not hide the exit.
+    std::error_code ec_copy;
+    const int copy = platform::duplicate_above(s.lifeline, 0, ec_copy);
+    if (copy < 0) return ec_copy;
+    return watcher_.watch_descriptor(copy, 0, [call = std::move(on_exit)] {
+      call();
+      return false;
+    });
+  }
 
  private:
   std::string exe_;

@@ -3,6 +3,7 @@
 // handle), and the application keeps the only write end.
 
 #include "launch/launcher.hpp"
+#include "launch/refusal.hpp"
 #include "platform/process.hpp"
 
 #include <mproc/errors.hpp>
@@ -20,10 +21,11 @@ class spawn_launcher final : public launcher {
 
   start_method method() const noexcept override { return start_method::spawn; }
 
-  started launch(const std::shared_ptr<channel::segment>& seg, const std::string& secret) override {
+  started launch(const channel::segment& seg, const std::string& secret) override {
     platform::pipe_ends link;
     if (const std::error_code ec = platform::make_pipe(link)) {
-      throw start_error("cannot start worker: cannot create its lifeline pipe: " + ec.message());
+      std::rethrow_exception(
+          refusal_error("cannot start worker: cannot create its lifeline pipe", ec));
     }
     try {
       // The secret goes through the pipe, which only this process and the new worker hold.
@@ -31,7 +33,7 @@ class spawn_launcher final : public launcher {
         throw start_error("cannot start worker: cannot write to its lifeline pipe");
       }
       // Only simple tokens on the command line: the inherited handle keeps its value.
-      const std::vector<std::string> args{std::string(worker_argument) + seg->name() + "," +
+      const std::vector<std::string> args{std::string(worker_argument) + seg.name() + "," +
                                           std::to_string(link.read)};
       const int pid = platform::spawn_process(exe_, args, {{link.read, link.read}});
       platform::close_fd(link.read);
@@ -40,14 +42,17 @@ class spawn_launcher final : public launcher {
       platform::close_fd(link.read);
       platform::close_fd(link.write);
       throw;
-    } catch (const std::exception& e) {
+    } catch (const std::system_error& e) {
       platform::close_fd(link.read);
       platform::close_fd(link.write);
-      throw start_error("cannot start worker: cannot run '" + exe_ + "': " + e.what());
+      std::rethrow_exception(
+          refusal_error("cannot start worker: cannot run '" + exe_ + "'", e.code()));
     }
   }
 
-  platform::exit_status reap(int pid) override { return platform::reap(pid); }
+  platform::exit_status reap(int pid, clock::time_point /*deadline*/) override {
+    return platform::reap(pid);  // killed through its handle: it ends at once
+  }
 
  private:
   std::string exe_;

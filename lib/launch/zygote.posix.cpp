@@ -1,7 +1,8 @@
 #include "launch/zygote.posix.hpp"
-#include "platform/own_threads.hpp"
 
 #include "launch/launcher.hpp"
+#include "launch/refusal.hpp"
+#include "platform/own_threads.hpp"
 #include "worker/worker_loop.hpp"
 
 #include <mproc/errors.hpp>
@@ -17,14 +18,21 @@
 #include <string>
 #include <vector>
 
+#include <csignal>
+
 #include <poll.h>
-#include <sys/syscall.h>
+#include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 namespace mproc::launch {
 
 namespace {
+
+// How long the zygote has to answer a request or report an ended worker. Forking takes a
+// millisecond (a second for a process of many gigabytes); the fork is retried for half a
+// second when the system is short of processes.
+constexpr auto answer_limit = std::chrono::seconds(3);
 
 struct status_record {
   std::int32_t pid;
@@ -44,7 +52,7 @@ struct zygote_pipes {
     for (platform::pipe_ends* p : {&lifeline, &requests, &replies, &statuses}) {
       if (const std::error_code ec = platform::make_pipe(*p)) {
         close_all();
-        throw start_error("cannot start the zygote: cannot create a pipe: " + ec.message());
+        std::rethrow_exception(refusal_error("cannot start the zygote: cannot create a pipe", ec));
       }
     }
   }
@@ -66,7 +74,7 @@ struct zygote_pipes {
 
 }  // namespace
 
-std::unique_ptr<zygote> zygote::fork_from_here() {
+std::shared_ptr<zygote> zygote::fork_from_here() {
   if (platform::in_user_code()) {
     throw start_error(
         "cannot start a fork pool inside a done-callback: the fork waits until no callback "
@@ -81,13 +89,20 @@ std::unique_ptr<zygote> zygote::fork_from_here() {
   platform::register_lifeline(p.requests.write);
   std::fflush(stdout);
   std::fflush(stderr);
-  const pid_t pid = ::fork();
-  if (pid < 0) {
-    const int err = errno;
+  pid_t pid = -1;
+  int tries = 0;
+  const std::error_code ec = retry_while_busy(
+      [&] {
+        pid = ::fork();
+        return std::error_code(pid < 0 ? errno : 0, std::generic_category());
+      },
+      &tries);
+  if (ec) {
     platform::unregister_lifeline(p.lifeline.write);
     platform::unregister_lifeline(p.requests.write);
     p.close_all();
-    throw start_error(std::string("cannot start workers: fork failed: ") + std::strerror(err));
+    std::rethrow_exception(refusal_error(
+        "cannot start workers: fork failed (tried " + std::to_string(tries) + " times)", ec));
   }
   if (pid == 0) {
     platform::reset_signals_in_worker();
@@ -96,7 +111,7 @@ std::unique_ptr<zygote> zygote::fork_from_here() {
     platform::close_fd(p.statuses.read);
     serve_zygote(p.lifeline.read, p.requests.read, p.replies.write, p.statuses.write);
   }
-  std::unique_ptr<zygote> z(new zygote());
+  std::shared_ptr<zygote> z(new zygote());
   z->pid_ = static_cast<int>(pid);
   z->lifeline_ = p.lifeline.write;
   z->requests_ = p.requests.write;
@@ -106,35 +121,47 @@ std::unique_ptr<zygote> zygote::fork_from_here() {
   return z;
 }
 
-std::unique_ptr<zygote> zygote::spawn() {
+std::shared_ptr<zygote> zygote::spawn() {
   zygote_pipes p;
   platform::register_lifeline(p.lifeline.write);
   platform::register_lifeline(p.requests.write);
   // Above every target number, so that no dup2 in the child overwrites a source.
-  const auto raise_fd = [](int fd) { return ::fcntl(fd, F_DUPFD_CLOEXEC, 10); };
+  std::error_code dup_error;
+  const auto raise_fd = [&](int fd) { return platform::duplicate_above(fd, 10, dup_error); };
   const int fds[4] = {raise_fd(p.lifeline.read), raise_fd(p.requests.read),
                       raise_fd(p.replies.write), raise_fd(p.statuses.write)};
-  std::unique_ptr<zygote> z(new zygote());
+  std::shared_ptr<zygote> z(new zygote());
   z->lifeline_ = p.lifeline.write;
   z->requests_ = p.requests.write;
   z->replies_ = p.replies.read;
   z->statuses_ = p.statuses.read;
   p.lifeline.write = p.requests.write = p.replies.read = p.statuses.read = -1;
-  try {
-    for (const int fd : fds) {
-      if (fd < 0) throw start_error("cannot start the forkserver: cannot duplicate a pipe");
-    }
-    const std::vector<std::string> args{std::string(zygote_argument) + "3,4,5,6"};
-    z->pid_ = platform::spawn_process(platform::executable_path(), args,
-                                      {{fds[0], 3}, {fds[1], 4}, {fds[2], 5}, {fds[3], 6}});
-  } catch (const start_error&) {
+  const auto give_up = [&](const std::string& action, const std::error_code& ec) {
     for (const int fd : fds) platform::close_fd(fd);
     p.close_all();
-    throw;
-  } catch (const std::exception& e) {
-    for (const int fd : fds) platform::close_fd(fd);
-    p.close_all();
-    throw start_error(std::string("cannot start the forkserver: ") + e.what());
+    std::rethrow_exception(refusal_error(action, ec));
+  };
+  for (const int fd : fds) {
+    if (fd < 0) give_up("cannot start the forkserver: cannot pass it its pipes", dup_error);
+  }
+  const std::vector<std::string> args{std::string(zygote_argument) + "3,4,5,6"};
+  const std::string exe = platform::executable_path();
+  int tries = 0;
+  const std::error_code ec = retry_while_busy(
+      [&]() -> std::error_code {
+        try {
+          z->pid_ = platform::spawn_process(exe, args,
+                                            {{fds[0], 3}, {fds[1], 4}, {fds[2], 5}, {fds[3], 6}});
+          return {};
+        } catch (const std::system_error& e) {
+          return e.code();
+        }
+      },
+      &tries);
+  if (ec) {
+    give_up("cannot start the forkserver: cannot run '" + exe + "' (tried " +
+                std::to_string(tries) + " times)",
+            ec);
   }
   for (const int fd : fds) platform::close_fd(fd);
   p.close_all();  // only the zygote's ends are left in p
@@ -142,84 +169,160 @@ std::unique_ptr<zygote> zygote::spawn() {
 }
 
 zygote::~zygote() {
-  // Closing the request pipe ends the zygote's loop; closing the lifeline ends any worker of
-  // it that is still running.
+  end();
   platform::unregister_lifeline(requests_);
   platform::close_fd(requests_);
-  if (pid_ > 0) platform::reap(pid_);
   platform::unregister_lifeline(lifeline_);
   platform::close_fd(lifeline_);
   platform::close_fd(replies_);
   platform::close_fd(statuses_);
 }
 
-int zygote::launch(const std::string& name, const std::string& secret) {
-  std::lock_guard lock(mutex_);
-  if (dead_) return -1;
+zygote::launched zygote::launch(const std::string& name, const std::string& secret) {
+  std::lock_guard lock(request_mutex_);
+  launched out;
+  if (dead()) {
+    out.unresponsive = "is gone";
+    return out;
+  }
   std::string request;
   const auto length = static_cast<std::uint32_t>(name.size());
   request.append(reinterpret_cast<const char*>(&length), sizeof length);
   request += name;
   request += secret;
-  std::int32_t pid = -1;
-  if (!platform::write_all(requests_, request.data(), request.size()) ||
-      !platform::read_all(replies_, &pid, sizeof pid)) {
-    dead_ = true;
-    return -1;
+  if (!platform::write_all(requests_, request.data(), request.size())) {
+    out.unresponsive = "is gone (its request pipe is closed)";
+    return out;
   }
-  return pid;
+  pollfd p{replies_, POLLIN, 0};
+  const auto limit = std::chrono::duration_cast<std::chrono::milliseconds>(answer_limit);
+  int ready = 0;
+  do {
+    ready = ::poll(&p, 1, static_cast<int>(limit.count()));
+  } while (ready < 0 && errno == EINTR);
+  std::int32_t reply = 0;
+  if (ready == 0) {
+    out.unresponsive = "did not answer within " + std::to_string(limit.count()) +
+                       " ms (stopped by a signal or a debugger?)";
+  } else if (!platform::read_all(replies_, &reply, sizeof reply)) {
+    out.unresponsive = "is gone";
+  } else if (reply > 0) {
+    out.pid = reply;
+    return out;
+  } else {
+    out.error = std::error_code(-reply, std::generic_category());
+    return out;
+  }
+  std::lock_guard report_lock(report_mutex_);
+  mark_dead();
+  return out;
 }
 
-platform::exit_status zygote::reap(int pid) {
-  std::lock_guard lock(mutex_);
-  for (;;) {
-    if (const auto it = reported_.find(pid); it != reported_.end()) {
-      const platform::exit_status st = it->second;
-      reported_.erase(it);
-      return st;
-    }
-    status_record r{};
-    if (dead_ || !platform::read_all(statuses_, &r, sizeof r)) {
-      dead_ = true;
-      return {};  // the zygote is gone: nobody can tell how its worker ended
-    }
-    reported_[r.pid] = decode(r.status);
+void zygote::on_report(int pid, std::function<void()> on_exit) {
+  std::unique_lock lock(report_mutex_);
+  if (dead_ || reported_.count(pid) != 0) {
+    lock.unlock();
+    on_exit();
+    return;
   }
+  listeners_[pid] = std::move(on_exit);
+}
+
+bool zygote::read_report() {
+  status_record r{};
+  // The zygote writes whole records (a pipe write under PIPE_BUF is atomic): one is there.
+  const bool got = platform::read_all(statuses_, &r, sizeof r);
+  std::function<void()> listener;
+  std::map<int, std::function<void()>> orphans;
+  {
+    std::lock_guard lock(report_mutex_);
+    if (got) {
+      reported_[r.pid] = decode(r.status);
+      if (const auto it = listeners_.find(r.pid); it != listeners_.end()) {
+        listener = std::move(it->second);
+        listeners_.erase(it);
+      }
+    } else {
+      mark_dead();
+      orphans.swap(listeners_);
+    }
+  }
+  reported_cv_.notify_all();
+  if (listener) listener();
+  // Nobody will report on these any more: their exits are taken as happened now.
+  for (auto& [pid, call] : orphans) call();
+  return got;
+}
+
+platform::exit_status zygote::reap(int pid, clock::time_point deadline) {
+  std::unique_lock lock(report_mutex_);
+  if (!reported_cv_.wait_until(lock, deadline, [&] { return dead_ || reported_.count(pid); })) {
+    std::fprintf(stderr,
+                 "mproc: the zygote (pid %d) did not report the end of worker %d in time "
+                 "(stopped by a signal or a debugger?); it is replaced\n",
+                 pid_, pid);
+    mark_dead();
+  }
+  const auto it = reported_.find(pid);
+  if (it == reported_.end()) return {};  // nobody can tell how it ended
+  const platform::exit_status st = it->second;
+  reported_.erase(it);
+  return st;
+}
+
+bool zygote::dead() const {
+  std::lock_guard lock(report_mutex_);
+  return dead_;
+}
+
+void zygote::mark_dead() noexcept {
+  dead_ = true;
+  // Our own child, not yet reaped: its pid cannot have been reused. SIGKILL ends it even if
+  // it is stopped.
+  if (pid_ > 0) platform::kill_process(pid_);
+  reported_cv_.notify_all();
 }
 
 void zygote::end() noexcept {
-  std::lock_guard lock(mutex_);
-  dead_ = true;
-  if (pid_ <= 0) return;
-  platform::kill_process(pid_);  // our own unreaped child: the pid cannot have been reused
+  std::lock_guard lock(report_mutex_);
+  mark_dead();
+  if (ended_ || pid_ <= 0) return;
+  ended_ = true;
   platform::reap(pid_);
-  pid_ = -1;
 }
 
 void serve_zygote(int lifeline, int requests, int replies, int statuses) {
   // Single-threaded by construction: it is forked before the application's threads matter,
   // or spawned; so every fork below copies a process with no other thread and no held lock.
-  std::vector<std::pair<int, int>> children;  // (pid, pidfd)
-  std::vector<pollfd> fds;
+  // Its children's ends come as SIGCHLD through a signalfd: no pidfd is needed (valgrind and
+  // kernels before 5.3 have none).
+  sigset_t child_signal;
+  sigemptyset(&child_signal);
+  sigaddset(&child_signal, SIGCHLD);
+  ::sigprocmask(SIG_BLOCK, &child_signal, nullptr);
+  const int children = ::signalfd(-1, &child_signal, SFD_CLOEXEC | SFD_NONBLOCK);
+  if (children < 0) {
+    std::fprintf(stderr, "mproc zygote: cannot watch its workers (signalfd): %s\n",
+                 std::strerror(errno));
+    std::_Exit(1);
+  }
   for (;;) {
-    fds.assign(1, pollfd{requests, POLLIN, 0});
-    for (const auto& [pid, fd] : children) fds.push_back(pollfd{fd, POLLIN, 0});
-    if (::poll(fds.data(), fds.size(), -1) < 0) {
+    pollfd fds[2] = {{requests, POLLIN, 0}, {children, POLLIN, 0}};
+    if (::poll(fds, 2, -1) < 0) {
       if (errno == EINTR) continue;
       std::_Exit(1);
     }
-    for (std::size_t i = 1; i < fds.size(); ++i) {
-      if (fds[i].revents == 0) continue;
-      const int pid = children[i - 1].first;
-      int status = 0;
-      while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    if (fds[1].revents != 0) {
+      signalfd_siginfo info[8];
+      while (::read(children, info, sizeof info) > 0) {
       }
-      const status_record r{pid, status};
-      platform::write_all(statuses, &r, sizeof r);
-      ::close(children[i - 1].second);
-      children[i - 1].first = -1;
+      // Signals of one kind merge: every ended child is collected, whichever signal told.
+      int status = 0;
+      for (pid_t pid; (pid = ::waitpid(-1, &status, WNOHANG)) > 0;) {
+        const status_record r{static_cast<std::int32_t>(pid), status};
+        if (!platform::write_all(statuses, &r, sizeof r)) std::_Exit(0);
+      }
     }
-    std::erase_if(children, [](const auto& c) { return c.first < 0; });
     if (fds[0].revents == 0) continue;
 
     std::uint32_t length = 0;
@@ -230,25 +333,23 @@ void serve_zygote(int lifeline, int requests, int replies, int statuses) {
         !platform::read_all(requests, secret.data(), secret.size())) {
       std::_Exit(0);  // the application is gone
     }
-    const pid_t pid = ::fork();
+    pid_t pid = -1;
+    // A limit on processes reached for a moment must not look like the zygote's death.
+    const std::error_code ec = retry_while_busy([&] {
+      pid = ::fork();
+      return std::error_code(pid < 0 ? errno : 0, std::generic_category());
+    });
     if (pid == 0) {
       ::close(requests);
       ::close(replies);
       ::close(statuses);
-      for (const auto& c : children) ::close(c.second);
+      ::close(children);
+      sigset_t none;
+      sigemptyset(&none);
+      ::sigprocmask(SIG_SETMASK, &none, nullptr);
       worker::serve_named(name, lifeline, secret);
     }
-    std::int32_t reply = static_cast<std::int32_t>(pid);
-    if (pid > 0) {
-      const int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
-      if (fd >= 0) {
-        children.emplace_back(static_cast<int>(pid), fd);
-      } else {
-        ::kill(pid, SIGKILL);  // a worker that cannot be watched would never be reported
-        ::waitpid(pid, nullptr, 0);
-        reply = -1;
-      }
-    }
+    const std::int32_t reply = pid > 0 ? static_cast<std::int32_t>(pid) : -ec.value();
     if (!platform::write_all(replies, &reply, sizeof reply)) std::_Exit(0);
   }
 }

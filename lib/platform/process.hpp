@@ -23,6 +23,10 @@ namespace mproc::platform {
 struct exit_status {
   std::optional<int> code;
   std::optional<int> signal;
+
+  /// Returns how the process ended, as a sentence ends: "was killed by signal 9 (SIGKILL)",
+  /// "exited with code 3", "ended with 0xC0000005 access violation".
+  std::string describe() const;
 };
 
 /// Returns the id of the calling process.
@@ -43,6 +47,9 @@ void random_bytes(unsigned char* out, std::size_t n);
 
 /// Returns `bytes` bytes from the operating system's random source, as lowercase hex.
 std::string random_hex(std::size_t bytes);
+
+/// Returns the symbolic name of a system error ("EAGAIN"), or an empty string.
+std::string error_name(const std::error_code& ec);
 
 /// Returns a signal's name ("SIGSEGV"), or "signal N" if it has none.
 std::string signal_name(int signal);
@@ -108,6 +115,10 @@ struct pipe_ends {
 /// Creates a pipe whose ends are closed on exec.
 std::error_code make_pipe(pipe_ends& ends) noexcept;
 
+/// POSIX: returns a close-on-exec copy of `fd` numbered `lowest` or above, or -1 with `ec` set
+/// (`too_many_files_open` also when the limit is below `lowest`). Elsewhere: -1, not_supported.
+int duplicate_above(int fd, int lowest, std::error_code& ec) noexcept;
+
 /// Closes a file descriptor (ignoring -1).
 void close_fd(int fd) noexcept;
 
@@ -163,11 +174,17 @@ class exit_watcher {
   exit_watcher(const exit_watcher&) = delete;
   exit_watcher& operator=(const exit_watcher&) = delete;
 
-  /// Calls `on_exit` once when `pid` ends (or has already ended); does not reap it.
+  /// Calls `on_exit` once when `pid` ends (or has already ended); does not reap it. Fails where
+  /// the system cannot name the process for good (Linux: no pidfd, as under valgrind).
   std::error_code watch(int pid, std::function<void()> on_exit);
-  /// Starts the watching thread; `watch` may be called before or after.
+  /// POSIX: calls `on_ready` each time `fd` reports one of `events` (or an error or hang-up)
+  /// until it returns false. Takes `fd`: it is closed then, at `stop`, or if this fails.
+  /// Elsewhere: fails with `not_supported`.
+  std::error_code watch_descriptor(int fd, short events, std::function<bool()> on_ready);
+  /// Starts the watching thread; `watch` may be called before or after. Throws
+  /// `std::system_error` if the system cannot create the thread.
   void start();
-  /// Stops the watching thread; pending callbacks are dropped.
+  /// Stops the watching thread and destroys the pending callbacks.
   void stop() noexcept;
 
  private:

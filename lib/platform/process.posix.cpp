@@ -59,6 +59,14 @@ void random_bytes(unsigned char* out, std::size_t n) {
   }
 }
 
+std::string error_name(const std::error_code& ec) {
+  if (ec.category() != std::generic_category() && ec.category() != std::system_category()) {
+    return {};
+  }
+  const char* name = ::strerrorname_np(ec.value());
+  return name != nullptr ? name : std::string();
+}
+
 std::string signal_name(int signal) {
   if (const char* abbrev = ::sigabbrev_np(signal)) return std::string("SIG") + abbrev;
   return "signal " + std::to_string(signal);
@@ -144,6 +152,13 @@ std::error_code make_pipe(pipe_ends& ends) noexcept {
   ends.read = fds[0];
   ends.write = fds[1];
   return {};
+}
+
+int duplicate_above(int fd, int lowest, std::error_code& ec) noexcept {
+  const int copy = ::fcntl(fd, F_DUPFD_CLOEXEC, lowest);
+  // EINVAL: RLIMIT_NOFILE is at or below `lowest`, which is running out of descriptors too.
+  if (copy < 0) ec = {errno == EINVAL ? EMFILE : errno, std::generic_category()};
+  return copy;
 }
 
 void close_fd(int fd) noexcept {
@@ -303,20 +318,34 @@ void reset_signals_in_worker() noexcept {
 
 struct exit_watcher::impl {
   struct entry {
-    int pid;
-    int pidfd;
-    std::function<void()> on_exit;
+    int fd;
+    short events;
+    std::function<bool()> on_ready;
   };
 
   std::mutex mutex;
   std::vector<entry> entries;  // guarded by mutex
   bool stopping = false;       // guarded by mutex
   int wakeup = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  int wakeup_error = wakeup < 0 ? errno : 0;
   std::thread thread;
 
   void interrupt() const noexcept {
     const std::uint64_t one = 1;
     [[maybe_unused]] const ssize_t n = ::write(wakeup, &one, sizeof one);
+  }
+
+  std::error_code add(entry e) {
+    if (wakeup < 0) {
+      ::close(e.fd);
+      return {wakeup_error, std::generic_category()};
+    }
+    {
+      std::lock_guard lock(mutex);
+      entries.push_back(std::move(e));
+    }
+    interrupt();
+    return {};
   }
 
   void run() {
@@ -326,28 +355,37 @@ struct exit_watcher::impl {
         std::lock_guard lock(mutex);
         if (stopping) return;
         fds.assign(1, pollfd{wakeup, POLLIN, 0});
-        for (const entry& e : entries) fds.push_back(pollfd{e.pidfd, POLLIN, 0});
+        for (const entry& e : entries) fds.push_back(pollfd{e.fd, e.events, 0});
       }
       if (::poll(fds.data(), fds.size(), -1) < 0 && errno != EINTR) return;
       if (fds[0].revents != 0) {
         std::uint64_t drained = 0;
         [[maybe_unused]] const ssize_t n = ::read(wakeup, &drained, sizeof drained);
       }
-      std::vector<std::function<void()>> exited;
-      {
-        std::lock_guard lock(mutex);
-        for (std::size_t i = 1; i < fds.size(); ++i) {
-          if (fds[i].revents == 0) continue;
-          for (auto it = entries.begin(); it != entries.end(); ++it) {
-            if (it->pidfd != fds[i].fd) continue;
-            ::close(it->pidfd);
-            exited.push_back(std::move(it->on_exit));
-            entries.erase(it);
-            break;
-          }
+      for (std::size_t i = 1; i < fds.size(); ++i) {
+        if (fds[i].revents == 0) continue;
+        // Called without the lock: a callback may add entries (a zygote's report of a worker
+        // that it has started since).
+        std::function<bool()> call;
+        {
+          std::lock_guard lock(mutex);
+          const auto it = std::find_if(entries.begin(), entries.end(),
+                                       [&](const entry& e) { return e.fd == fds[i].fd; });
+          if (it == entries.end()) continue;
+          call = it->on_ready;
+        }
+        if (call()) continue;
+        std::function<bool()> dropped;  // destroyed without the lock: it may own a zygote
+        {
+          std::lock_guard lock(mutex);
+          const auto it = std::find_if(entries.begin(), entries.end(),
+                                       [&](const entry& e) { return e.fd == fds[i].fd; });
+          if (it == entries.end()) continue;
+          ::close(it->fd);
+          dropped = std::move(it->on_ready);
+          entries.erase(it);
         }
       }
-      for (auto& callback : exited) callback();
     }
   }
 };
@@ -356,23 +394,27 @@ exit_watcher::exit_watcher() : impl_(std::make_unique<impl>()) {}
 
 exit_watcher::~exit_watcher() {
   stop();
-  for (const impl::entry& e : impl_->entries) ::close(e.pidfd);
-  ::close(impl_->wakeup);
+  if (impl_->wakeup >= 0) ::close(impl_->wakeup);
 }
 
 std::error_code exit_watcher::watch(int pid, std::function<void()> on_exit) {
   // A pidfd becomes readable when the process ends, even if it already has (as a zombie).
   const int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
   if (fd < 0) return {errno, std::generic_category()};
-  {
-    std::lock_guard lock(impl_->mutex);
-    impl_->entries.push_back({pid, fd, std::move(on_exit)});
-  }
-  impl_->interrupt();
-  return {};
+  return impl_->add({fd, POLLIN, [call = std::move(on_exit)] {
+                       call();
+                       return false;
+                     }});
+}
+
+std::error_code exit_watcher::watch_descriptor(int fd, short events,
+                                               std::function<bool()> on_ready) {
+  return impl_->add({fd, events, std::move(on_ready)});
 }
 
 void exit_watcher::start() {
+  // Without its wake-up descriptor the thread could not be stopped.
+  if (impl_->wakeup < 0) throw std::system_error(impl_->wakeup_error, std::generic_category());
   if (!impl_->thread.joinable()) {
     impl_->thread = start_own_thread([this] { impl_->run(); });
   }
@@ -385,6 +427,12 @@ void exit_watcher::stop() noexcept {
   }
   impl_->interrupt();
   if (impl_->thread.joinable()) impl_->thread.join();
+  std::vector<impl::entry> dropped;
+  {
+    std::lock_guard lock(impl_->mutex);
+    dropped.swap(impl_->entries);
+  }
+  for (const impl::entry& e : dropped) ::close(e.fd);
 }
 
 }  // namespace mproc::platform

@@ -128,6 +128,8 @@ void random_bytes(unsigned char* out, std::size_t n) {
   }
 }
 
+std::string error_name(const std::error_code& /*ec*/) { return {}; }
+
 std::string signal_name(int signal) { return "signal " + std::to_string(signal); }
 
 std::string exit_code_meaning(int code) {
@@ -339,6 +341,11 @@ std::error_code make_pipe(pipe_ends& ends) noexcept {
   return {};
 }
 
+int duplicate_above(int /*fd*/, int /*lowest*/, std::error_code& ec) noexcept {
+  ec = std::make_error_code(std::errc::not_supported);
+  return -1;
+}
+
 void close_fd(int fd) noexcept {
   if (fd != -1) ::CloseHandle(to_handle(fd));
 }
@@ -464,6 +471,11 @@ std::error_code exit_watcher::watch(int pid, std::function<void()> on_exit) {
     return ec;
   }
   return {};
+}
+
+std::error_code exit_watcher::watch_descriptor(int /*fd*/, short /*events*/,
+                                               std::function<bool()> /*on_ready*/) {
+  return std::make_error_code(std::errc::not_supported);
 }
 
 // The system's wait threads watch from the moment `watch` registers a process.

@@ -14,9 +14,10 @@ namespace mproc::platform {
 class shared_memory {
  public:
   /// Creates the segment `name` of `bytes` bytes (owner-only) and maps it. Throws
-  /// `std::exception` (Boost.Interprocess's) if the name exists or the system refuses.
+  /// `std::system_error` with the system's error if the name exists or the system refuses
+  /// (`no_space_on_device` when the memory behind it is short).
   static shared_memory create(const std::string& name, std::size_t bytes);
-  /// Opens and maps the existing segment `name`. Throws `std::exception` if there is none.
+  /// Opens and maps the existing segment `name`. Throws `std::system_error` if there is none.
   static shared_memory open(const std::string& name);
   /// Removes the name `name`; mappings stay valid. A no-op on Windows.
   static void remove(const std::string& name) noexcept;

@@ -1,7 +1,10 @@
 #include "platform/shared_memory.hpp"
 
+#include <boost/interprocess/exceptions.hpp>
 #include <boost/interprocess/mapped_region.hpp>
 #include <boost/interprocess/windows_shared_memory.hpp>
+
+#include <system_error>
 
 namespace bip = boost::interprocess;
 
@@ -15,17 +18,34 @@ struct shared_memory::impl {
   bip::mapped_region region;
 };
 
+namespace {
+
+std::system_error system_error_of(const bip::interprocess_exception& e) {
+  const int native = static_cast<int>(e.get_native_error());
+  return {native != 0 ? native : 1117 /* ERROR_IO_DEVICE */, std::system_category(), e.what()};
+}
+
+}  // namespace
+
 shared_memory shared_memory::create(const std::string& name, std::size_t bytes) {
-  // The default security descriptor: the creating user (and the system) only.
-  bip::windows_shared_memory shm(bip::create_only, name.c_str(), bip::read_write, bytes);
-  bip::mapped_region region(shm, bip::read_write);
-  return shared_memory(std::make_unique<impl>(impl{std::move(shm), std::move(region)}));
+  try {
+    // The default security descriptor: the creating user (and the system) only.
+    bip::windows_shared_memory shm(bip::create_only, name.c_str(), bip::read_write, bytes);
+    bip::mapped_region region(shm, bip::read_write);
+    return shared_memory(std::make_unique<impl>(impl{std::move(shm), std::move(region)}));
+  } catch (const bip::interprocess_exception& e) {
+    throw system_error_of(e);
+  }
 }
 
 shared_memory shared_memory::open(const std::string& name) {
-  bip::windows_shared_memory shm(bip::open_only, name.c_str(), bip::read_write);
-  bip::mapped_region region(shm, bip::read_write);
-  return shared_memory(std::make_unique<impl>(impl{std::move(shm), std::move(region)}));
+  try {
+    bip::windows_shared_memory shm(bip::open_only, name.c_str(), bip::read_write);
+    bip::mapped_region region(shm, bip::read_write);
+    return shared_memory(std::make_unique<impl>(impl{std::move(shm), std::move(region)}));
+  } catch (const bip::interprocess_exception& e) {
+    throw system_error_of(e);
+  }
 }
 
 void shared_memory::remove(const std::string& /*name*/) noexcept {}

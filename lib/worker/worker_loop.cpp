@@ -4,6 +4,7 @@
 #include "channel/shared_block.hpp"
 #include "exception_text.hpp"
 #include "platform/process.hpp"
+#include "platform/refusal.hpp"
 #include "registry.hpp"
 
 #include <mproc/errors.hpp>
@@ -80,8 +81,21 @@ bool active() noexcept { return g_active; }
 void serve(std::shared_ptr<channel::segment> seg, int lifeline, const std::string& secret) {
   g_active = true;
   detail::forgo_spare_buffers();
-  platform::exit_with_parent(lifeline);
   channel::endpoint ep = seg->worker_endpoint();
+  try {
+    platform::exit_with_parent(lifeline);
+  } catch (const std::system_error& e) {
+    // Told to the application instead of a hello, which it turns into its start_error.
+    const std::vector<char> text = channel::encode_failure(
+        "std::system_error", "cannot start its thread that watches the application: " +
+                                 platform::explain_refusal(e.code()));
+    channel::message_header failure;
+    failure.kind = channel::message_kind::failure;
+    failure.code = static_cast<std::uint16_t>(channel::failure_code::remote_exception);
+    failure.size = text.size();
+    (void)ep.send(failure, text.data());
+    leave(3);
+  }
 
   channel::message_header hello;
   hello.kind = channel::message_kind::hello;

@@ -247,9 +247,6 @@ const std::map<std::pair<kind, stage>, cell>& cells() {
 
 }  // namespace faults
 
-namespace mproc {
-inline std::ostream& operator<<(std::ostream& os, start_method m) { return os << to_string(m); }
-}  // namespace mproc
 namespace faults {
 inline std::ostream& operator<<(std::ostream& os, kind k) { return os << name(k); }
 inline std::ostream& operator<<(std::ostream& os, stage s) { return os << name(s); }

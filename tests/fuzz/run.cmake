@@ -7,6 +7,7 @@ set(sources
   ${SOURCE_DIR}/lib/channel/message.cpp
   ${SOURCE_DIR}/lib/codec.cpp
   ${SOURCE_DIR}/lib/errors.cpp
+  ${SOURCE_DIR}/lib/platform/exit_status.cpp
   ${SOURCE_DIR}/lib/platform/own_threads.cpp
   ${SOURCE_DIR}/lib/platform/process.posix.cpp
   ${SOURCE_DIR}/lib/platform/random.cpp

@@ -8,9 +8,15 @@
 
 #include <cstdint>
 #include <optional>
+#include <ostream>
 #include <string>
 #include <utility>
 #include <vector>
+
+namespace mproc {
+/// Prints a start method by its name (Boost.Test shows it in a data-driven test's name).
+inline std::ostream& operator<<(std::ostream& os, start_method m) { return os << to_string(m); }
+}  // namespace mproc
 
 namespace mproc_test {
 

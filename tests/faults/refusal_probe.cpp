@@ -1,0 +1,166 @@
+// A small pool program that the refusal tests run with the operating system saying no: it sets
+// up the refusal itself, starts a pool, runs a few tasks and prints one line, either
+// "ok <sum>" or "<error type>: <what()>". It exits 0 either way, and 3 if something else threw.
+//
+//   refusal_probe <method> <workers> <tasks> <refusal> [value]
+//
+// Refusals (each is real: the kernel refuses, nothing is simulated in mproc):
+//   none               nothing refused
+//   pidfd              seccomp makes pidfd_open fail with ENOSYS, as valgrind or a kernel
+//                      before 5.3 does (inherited by every process the pool starts)
+//   nproc <extra>      a fresh user id, with RLIMIT_NPROC at the tasks it has now plus <extra>:
+//                      the (<extra> + 1)-th thread or process of the pool is refused with EAGAIN
+//   nofile <extra>     every descriptor above stderr closed, RLIMIT_NOFILE at 3 + <extra>
+//   small-shm          a private mount namespace where /dev/shm is a 1 MiB tmpfs (root only)
+//   stop-zygote        the fork zygote is stopped (SIGSTOP) after the pool started
+// Each task returns `planted` (42, set before the pool starts: a forked worker sees it) plus
+// its argument; with max_tasks_per_worker = 1 every task runs in a new worker.
+#include <mproc/mproc.hpp>
+
+#include <cerrno>
+#include <csignal>
+#include <cstddef>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sched.h>
+#include <stddef.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+namespace {
+
+int planted = 0;
+
+int planted_plus(int x) { return planted + x; }
+
+[[noreturn]] void fail(const char* what) {
+  std::printf("probe setup failed: %s: %s\n", what, std::strerror(errno));
+  std::exit(3);
+}
+
+// Makes pidfd_open fail with ENOSYS in this process and every process it starts.
+void refuse_pidfd_open() {
+  sock_filter filter[] = {
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_pidfd_open, 0, 1),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (ENOSYS & SECCOMP_RET_DATA)),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+  };
+  sock_fprog program{static_cast<unsigned short>(sizeof filter / sizeof filter[0]), filter};
+  if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) fail("PR_SET_NO_NEW_PRIVS");
+  if (::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program) != 0) fail("PR_SET_SECCOMP");
+}
+
+std::size_t tasks_of_this_process() {
+  std::size_t n = 0;
+  for ([[maybe_unused]] const auto& t : std::filesystem::directory_iterator("/proc/self/task")) ++n;
+  return n;
+}
+
+// Moves this process to a user id nobody else has and caps that user's threads and processes
+// (RLIMIT_NPROC counts both) at what it has now plus `extra`. As root the limit does not apply,
+// hence the new user.
+void limit_tasks(long extra) {
+  const auto uid = static_cast<uid_t>(61000 + ::getpid() % 4000);
+  if (::setresgid(uid, uid, uid) != 0) fail("setresgid");
+  if (::setresuid(uid, uid, uid) != 0) fail("setresuid");
+  const auto cap = static_cast<rlim_t>(tasks_of_this_process()) + static_cast<rlim_t>(extra);
+  const rlimit limit{cap, cap};
+  if (::setrlimit(RLIMIT_NPROC, &limit) != 0) fail("setrlimit(RLIMIT_NPROC)");
+}
+
+// Leaves this process stdin, stdout and stderr, and room for `extra` more descriptors.
+void limit_descriptors(long extra) {
+  if (::close_range(3, ~0U, 0) != 0) fail("close_range");
+  const auto cap = static_cast<rlim_t>(3 + extra);
+  const rlimit limit{cap, cap};
+  if (::setrlimit(RLIMIT_NOFILE, &limit) != 0) fail("setrlimit(RLIMIT_NOFILE)");
+}
+
+// Gives this process (and the processes it starts) a /dev/shm of 1 MiB: less than one
+// worker's channel needs.
+void shrink_dev_shm() {
+  if (::unshare(CLONE_NEWNS) != 0) fail("unshare(CLONE_NEWNS)");
+  if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) fail("mount private");
+  if (::mount("tmpfs", "/dev/shm", "tmpfs", 0, "size=1m,mode=1777") != 0) fail("mount tmpfs");
+}
+
+// Stops the zygote: the pool's only child that is not a worker.
+void stop_zygote(const std::vector<int>& workers) {
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::FILE* f = std::fopen((entry.path() / "stat").c_str(), "r");
+    if (f == nullptr) continue;
+    int pid = 0;
+    int ppid = 0;
+    char state = 0;
+    const int got = std::fscanf(f, "%d %*s %c %d", &pid, &state, &ppid);
+    std::fclose(f);
+    if (got != 3 || ppid != ::getpid()) continue;
+    bool is_worker = false;
+    for (const int w : workers) is_worker = is_worker || w == pid;
+    if (!is_worker) ::kill(pid, SIGSTOP);
+  }
+}
+
+int worker_pid(int) { return static_cast<int>(::getpid()); }
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  mproc::init(argc, argv);
+  if (argc < 5) {
+    std::printf("usage: refusal_probe <method> <workers> <tasks> <refusal> [value]\n");
+    return 3;
+  }
+  const std::string refusal = argv[4];
+  const long value = argc > 5 ? std::atol(argv[5]) : 0;
+  planted = 42;
+  try {
+    if (refusal == "pidfd") refuse_pidfd_open();
+    if (refusal == "nproc") limit_tasks(value);
+    if (refusal == "nofile") limit_descriptors(value);
+    if (refusal == "small-shm") shrink_dev_shm();
+    mproc::pool_options options;
+    options.start = mproc::parse_start_method(argv[1]);
+    options.workers = static_cast<std::size_t>(std::atol(argv[2]));
+    options.max_tasks_per_worker = 1;
+    mproc::process_pool pool(options);
+    if (refusal == "stop-zygote") {
+      std::vector<int> workers;
+      // max_tasks_per_worker = 1: each of these runs in one of the first workers.
+      for (std::size_t i = 0; i < options.workers; ++i) {
+        workers.push_back(pool.submit<worker_pid>(0).get());
+      }
+      stop_zygote(workers);
+    }
+    std::vector<mproc::future<int>> results;
+    for (long i = 0; i < std::atol(argv[3]); ++i) {
+      results.push_back(pool.submit<planted_plus>(static_cast<int>(i)));
+    }
+    long sum = 0;
+    for (auto& r : results) sum += r.get();
+    std::printf("ok %ld\n", sum);
+  } catch (const mproc::start_error& e) {
+    std::printf("start_error: %s\n", e.what());
+  } catch (const mproc::worker_crashed& e) {
+    std::printf("worker_crashed: %s\n", e.what());
+  } catch (const mproc::error& e) {
+    std::printf("mproc::error: %s\n", e.what());
+  } catch (const std::exception& e) {
+    std::printf("other exception: %s\n", e.what());
+    return 3;
+  }
+  return 0;
+}

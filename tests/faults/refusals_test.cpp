@@ -1,0 +1,276 @@
+// The operating system says no, for real, to a small pool program (refusal_probe): pidfd_open
+// refused by seccomp, threads and processes refused by RLIMIT_NPROC, a fork that fails for a
+// moment (a preloaded fork), descriptors refused by RLIMIT_NOFILE, a full /dev/shm, a stopped
+// zygote. Each run must end within a bound with the documented outcome, its message naming
+// the cause, and leave no process and no segment behind.
+
+#include "support/support.hpp"
+
+#include <boost/test/data/monomorphic.hpp>
+#include <boost/test/data/test_case.hpp>
+#include <boost/test/unit_test.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace bdata = boost::unit_test::data;
+
+namespace {
+
+// Every run is over well within this; one that is not has hung.
+constexpr auto run_limit = std::chrono::seconds(90);
+
+int open_pidfd(int pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
+
+// Waits until the process behind `pidfd` has ended, `timeout` at most; true if it has.
+bool ended_within(int pidfd, std::chrono::milliseconds timeout) {
+  pollfd p{pidfd, POLLIN, 0};
+  return ::poll(&p, 1, static_cast<int>(timeout.count())) == 1;
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// The processes whose parent is this one, zombies included.
+std::vector<int> children_of_this_process() { return mproc_test::direct_children(); }
+
+char state_of(int pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  int ignored = 0;
+  std::string name;
+  char state = '?';
+  in >> ignored >> name >> state;
+  return state;
+}
+
+// How a run of the probe went.
+struct outcome {
+  std::string output;  // the probe's one line
+  std::string errors;  // what it wrote to stderr
+  int status = -1;     // its wait status
+  std::chrono::milliseconds took{0};
+  int left_running = 0;  // processes still running after it ended
+  std::vector<std::string> left_segments;
+};
+
+// Runs `probe` with `args` and `env` ("NAME=value") added to the environment. This process is
+// a subreaper, so every process the probe leaves behind becomes its child and is seen here.
+outcome run(const std::string& probe, const std::vector<std::string>& args,
+            const std::vector<std::string>& env = {}) {
+  static const bool subreaper = ::prctl(PR_SET_CHILD_SUBREAPER, 1) == 0;
+  BOOST_TEST_REQUIRE(subreaper);
+  BOOST_TEST_REQUIRE(std::filesystem::exists(probe), probe << " is missing");
+  const std::string dir =
+      std::filesystem::temp_directory_path() / ("mproc-refusal-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const std::string out_path = dir + "/out";
+  const std::string err_path = dir + "/err";
+  const auto start = std::chrono::steady_clock::now();
+  const int pid = ::fork();
+  BOOST_TEST_REQUIRE(pid >= 0);
+  if (pid == 0) {
+    const int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    const int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ::dup2(out, 1);
+    ::dup2(err, 2);
+    for (const std::string& e : env) ::putenv(const_cast<char*>(e.c_str()));
+    std::vector<char*> argv;
+    std::string exe = probe;
+    argv.push_back(exe.data());
+    std::vector<std::string> copy = args;
+    for (std::string& a : copy) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    ::execv(exe.c_str(), argv.data());
+    ::_exit(127);
+  }
+  const int fd = open_pidfd(pid);
+  const bool ended = ended_within(fd, run_limit);
+  if (!ended) ::kill(pid, SIGKILL);
+  outcome o;
+  ::waitpid(pid, &o.status, 0);
+  ::close(fd);
+  o.took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                                 start);
+  o.output = read_file(out_path);
+  o.errors = read_file(err_path);
+  BOOST_TEST(ended, "the probe did not end within " << run_limit.count() << " s: " << o.output
+                                                    << o.errors);
+  // Whatever the probe left: orphans are ours now. A dead one is reaped; a live one is given
+  // a moment (it may be leaving), then counted and killed.
+  for (const int child : children_of_this_process()) {
+    if (state_of(child) != 'Z') {
+      const int cfd = open_pidfd(child);
+      if (cfd < 0 || !ended_within(cfd, std::chrono::seconds(5))) {
+        ++o.left_running;
+        ::kill(child, SIGKILL);
+      }
+      if (cfd >= 0) ::close(cfd);
+    }
+    ::waitpid(child, nullptr, 0);
+  }
+  o.left_segments = mproc_test::segments_of(pid);
+  for (const std::string& s : o.left_segments) std::filesystem::remove("/dev/shm/" + s);
+  std::filesystem::remove_all(dir);
+  return o;
+}
+
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+// Checks what every run must show: a clean exit, in time, with nothing left.
+void check_clean(const outcome& o) {
+  BOOST_TEST(WIFEXITED(o.status));
+  BOOST_TEST(WEXITSTATUS(o.status) == 0, "probe output: " << o.output << o.errors);
+  BOOST_TEST(o.took < run_limit);
+  BOOST_TEST(o.left_running == 0);
+  BOOST_TEST(o.left_segments.empty());
+}
+
+// Checks that the run failed to start a pool, saying `what` failed and why.
+void check_start_error(const outcome& o, const std::vector<std::string>& parts) {
+  check_clean(o);
+  BOOST_TEST(o.output.rfind("start_error: ", 0) == 0U, o.output);
+  for (const std::string& p : parts)
+    BOOST_TEST(contains(o.output, p), "'" << p << "' in " << o.output);
+}
+
+std::string method_name(mproc::start_method m) { return std::string(mproc::to_string(m)); }
+
+bool as_root() { return ::geteuid() == 0; }
+
+struct needs_root {
+  boost::test_tools::assertion_result operator()(boost::unit_test::test_unit_id) const {
+    boost::test_tools::assertion_result r(as_root());
+    r.message() << "needs root (a new user id for RLIMIT_NPROC, a mount namespace)";
+    return r;
+  }
+};
+
+// The sanitizer must not itself need a thread at exit while threads are refused.
+const std::vector<std::string> no_leak_check{"ASAN_OPTIONS=detect_leaks=0"};
+
+// What the probe's tasks add up to: 42 per task when workers see the application's memory.
+std::string expected_sum(mproc::start_method m, int tasks) {
+  const int planted = m == mproc::start_method::fork ? 42 : 0;
+  return "ok " + std::to_string(planted * tasks + tasks * (tasks - 1) / 2) + "\n";
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(refusals)
+
+BOOST_DATA_TEST_CASE(without_pidfd_open_exits_are_still_seen_and_the_pool_works,
+                     bdata::make(mproc_test::methods_under_test()), method) {
+  const outcome o = run(MPROC_PROBE, {method_name(method), "2", "6", "pidfd"});
+  check_clean(o);
+  BOOST_TEST(o.output == expected_sum(method, 6));
+}
+
+BOOST_AUTO_TEST_CASE(a_refused_watching_thread_is_a_start_error_naming_eagain,
+                     *boost::unit_test::precondition(needs_root())) {
+  // One task to spare: the zygote. The pool's first thread is refused.
+  const outcome o = run(MPROC_PROBE, {"fork", "1", "3", "nproc", "1"}, no_leak_check);
+  check_start_error(o, {"thread that watches workers' exits", "EAGAIN", "RLIMIT_NPROC"});
+}
+
+BOOST_AUTO_TEST_CASE(a_refused_driver_thread_is_a_start_error_and_the_worker_is_ended,
+                     *boost::unit_test::precondition(needs_root())) {
+  // The zygote, the watching thread, the worker and its lifeline thread; then the driver.
+  const outcome o = run(MPROC_PROBE, {"fork", "1", "3", "nproc", "4"}, no_leak_check);
+  check_start_error(o, {"thread that drives worker 1 of 1", "EAGAIN", "RLIMIT_NPROC"});
+}
+
+BOOST_AUTO_TEST_CASE(a_worker_whose_thread_is_refused_reports_why,
+                     *boost::unit_test::precondition(needs_root())) {
+  const outcome o = run(MPROC_PROBE, {"fork", "1", "3", "nproc", "3"}, no_leak_check);
+  check_start_error(o, {"it could not start", "thread that watches the application", "EAGAIN"});
+}
+
+BOOST_AUTO_TEST_CASE(a_lasting_process_limit_is_a_start_error_naming_eagain,
+                     *boost::unit_test::precondition(needs_root())) {
+  // The application's own fork of its zygote.
+  check_start_error(run(MPROC_PROBE, {"fork", "1", "3", "nproc", "0"}, no_leak_check),
+                    {"fork failed (tried 10 times)", "EAGAIN", "RLIMIT_NPROC"});
+  // The zygote's fork of a worker: the healthy zygote is kept, not taken for dead.
+  const outcome o = run(MPROC_PROBE, {"fork", "1", "3", "nproc", "2"}, no_leak_check);
+  check_start_error(o, {"the zygote's fork failed", "EAGAIN", "RLIMIT_NPROC"});
+  BOOST_TEST(!contains(o.errors, "starting a new one"), o.errors);
+  // posix_spawn.
+  check_start_error(run(MPROC_PROBE, {"spawn", "1", "3", "nproc", "1"}, no_leak_check),
+                    {"cannot run", "EAGAIN", "RLIMIT_NPROC"});
+}
+
+BOOST_AUTO_TEST_CASE(a_fork_refused_for_a_moment_is_retried_by_the_same_zygote,
+                     *boost::unit_test::precondition(mproc_test::not_under_tsan())) {
+  // The application's fork of the zygote passes; the zygote's first three forks fail.
+  const outcome o = run(MPROC_PROBE, {"fork", "2", "4", "none"},
+                        {"LD_PRELOAD=" MPROC_FAIL_FORK, "MPROC_TEST_FORK_FAILURES=1,3",
+                         "ASAN_OPTIONS=verify_asan_link_order=0"});
+  check_clean(o);
+  // Every worker still sees the application's memory: no spawned zygote replaced the first.
+  BOOST_TEST(o.output == expected_sum(mproc::start_method::fork, 4));
+  BOOST_TEST(!contains(o.errors, "zygote"), o.errors);
+}
+
+BOOST_DATA_TEST_CASE(running_out_of_descriptors_is_a_start_error_naming_emfile,
+                     bdata::make(mproc_test::methods_under_test()), method) {
+  // Built without sanitizers: UBSan's own checks need descriptors too.
+  int refused = 0;
+  for (int extra = 0; extra <= 12; ++extra) {
+    const outcome o =
+        run(MPROC_PLAIN_PROBE, {method_name(method), "2", "2", "nofile", std::to_string(extra)});
+    check_clean(o);
+    if (o.output.rfind("ok ", 0) == 0) {
+      BOOST_TEST(o.output == expected_sum(method, 2));
+      continue;
+    }
+    ++refused;
+    BOOST_TEST(o.output.rfind("start_error: ", 0) == 0U, extra << ": " << o.output);
+    BOOST_TEST(contains(o.output, "Too many open files (EMFILE)"), extra << ": " << o.output);
+    BOOST_TEST(contains(o.output, "RLIMIT_NOFILE"), extra << ": " << o.output);
+  }
+  BOOST_TEST(refused >= 3);
+  if (method == mproc::start_method::spawn) {
+    check_start_error(run(MPROC_PLAIN_PROBE, {"spawn", "2", "2", "nofile", "1"}),
+                      {"cannot create its shared memory", "EMFILE"});
+  }
+}
+
+BOOST_TEST_DECORATOR(*boost::unit_test::precondition(needs_root()))
+BOOST_DATA_TEST_CASE(a_full_dev_shm_is_a_start_error_naming_it,
+                     bdata::make(mproc_test::methods_under_test()), method) {
+  check_start_error(run(MPROC_PROBE, {method_name(method), "2", "2", "small-shm"}),
+                    {"cannot create its shared memory", "ENOSPC", "(/dev/shm) is full"});
+}
+
+BOOST_AUTO_TEST_CASE(a_stopped_zygote_is_replaced_within_a_bound,
+                     *boost::unit_test::precondition(mproc_test::not_under_tsan())) {
+  // Every task needs a new worker (max_tasks_per_worker = 1), so the pool asks the stopped
+  // zygote, misses its answer, and goes on with a spawned one.
+  const outcome o = run(MPROC_PROBE, {"fork", "2", "4", "stop-zygote"});
+  check_clean(o);
+  BOOST_TEST(o.output.rfind("ok ", 0) == 0U, o.output);
+  BOOST_TEST(contains(o.errors, "stopped by a signal or a debugger"), o.errors);
+  BOOST_TEST(o.took < std::chrono::seconds(30));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
