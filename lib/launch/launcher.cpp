@@ -10,6 +10,7 @@
 #include <mproc/init.hpp>
 
 #include <cstdlib>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 
@@ -83,6 +84,50 @@ std::error_code launcher::watch(const started& s, std::function<void()> on_exit)
   return watcher_.watch(s.pid, std::move(on_exit));
 }
 
+int launcher::open_handle(int pid) noexcept { return platform::open_handle(pid); }
+
+void launcher::signal(int pid, int handle, bool terminate, bool gone) noexcept {
+  if (handle >= 0) {
+    if (terminate) {
+      platform::terminate_handle(handle);
+    } else {
+      platform::kill_handle(handle);
+    }
+  } else if (!gone) {
+    // No handle names it (no pidfd: valgrind, an old kernel): its pid does, until it is
+    // reaped; a zygote's worker is reaped by its zygote only after it has ended, which
+    // `gone` tells.
+    platform::kill_process(pid);
+  }
+}
+
+void launcher::release(int handle, int lifeline) noexcept {
+  if (lifeline >= 0) {
+    platform::unregister_lifeline(lifeline);
+    platform::close_fd(lifeline);
+  }
+  platform::close_fd(handle);
+}
+
+namespace {
+
+std::mutex& factory_mutex() {
+  static std::mutex m;
+  return m;
+}
+
+std::function<std::unique_ptr<launcher>(start_method)>& factory() {
+  static std::function<std::unique_ptr<launcher>(start_method)> f;  // guarded by factory_mutex
+  return f;
+}
+
+}  // namespace
+
+void replace_launchers_for_tests(std::function<std::unique_ptr<launcher>(start_method)> f) {
+  std::lock_guard lock(factory_mutex());
+  factory() = std::move(f);
+}
+
 std::thread start_thread(std::function<void()> body, const std::string& role) {
   try {
     return platform::start_own_thread(std::move(body));
@@ -119,6 +164,10 @@ std::unique_ptr<launcher> make_launcher(start_method method, bool allow_fork_wit
   // A segment's name exists only while its worker starts; one left by a process killed in that
   // moment is removed by the next pool on the machine.
   platform::remove_orphaned_segments("mproc-");
+  {
+    std::lock_guard lock(factory_mutex());
+    if (factory()) return factory()(method);
+  }
   if (!available(method)) {
     throw start_error("cannot start workers with '" + std::string(to_string(method)) +
                       "': this platform does not have it; use spawn");

@@ -51,6 +51,17 @@ class launcher {
   /// returns how it ended (unknown if the deadline passed).
   virtual platform::exit_status reap(int pid, clock::time_point deadline) = 0;
 
+  // What `worker_process` does to the process it owns. A launcher can put something else than
+  // an operating-system process behind a worker (the engine's tests put a thread) by replacing
+  // these with `launch`, `watch` and `reap`.
+
+  /// Returns a handle that names the worker `pid` for good, or -1 (then its pid names it).
+  virtual int open_handle(int pid) noexcept;
+  /// Kills the worker `pid` now (`terminate`: asks it to end); `gone` says it has ended.
+  virtual void signal(int pid, int handle, bool terminate, bool gone) noexcept;
+  /// Releases the handle from `open_handle` and the worker's lifeline (either may be -1).
+  virtual void release(int handle, int lifeline) noexcept;
+
  protected:
   /// Starts one worker that will serve `seg` and send `secret` back; throws `start_error`.
   virtual started launch(const channel::segment& seg, const std::string& secret) = 0;
@@ -77,6 +88,10 @@ std::unique_ptr<launcher> make_fork_launcher();
 std::unique_ptr<launcher> make_forkserver_launcher();
 /// Returns a spawn launcher (spawn.posix.cpp, spawn.windows.cpp).
 std::unique_ptr<launcher> make_spawn_launcher();
+
+/// Makes every pool started from now on take its launcher from `factory` (a test double);
+/// an empty function restores the real ones.
+void replace_launchers_for_tests(std::function<std::unique_ptr<launcher>(start_method)> factory);
 
 /// Starts `body` on a new thread of mproc's own that does `role` ("drives a worker"). Throws
 /// `start_error` naming the role and why the system refused.

@@ -46,7 +46,7 @@ worker_process::worker_process(launcher& owner, std::shared_ptr<channel::segment
       secret_(std::move(secret)),
       pid_(s.pid),
       gone_(std::move(gone)),
-      handle_(platform::open_handle(s.pid)),
+      handle_(owner.open_handle(s.pid)),
       lifeline_(s.lifeline) {}
 
 worker_process::~worker_process() { end(); }
@@ -174,20 +174,12 @@ platform::exit_status worker_process::request_exit(std::chrono::nanoseconds grac
 
 void worker_process::kill() noexcept {
   std::lock_guard lock(mutex_);
-  if (reaped_) return;
-  if (handle_ >= 0) {
-    platform::kill_handle(handle_);
-  } else if (!gone()) {
-    // No handle names it (no pidfd: valgrind, an old kernel): its pid does, until it is reaped;
-    // a zygote's worker is reaped by its zygote only after it has ended, which `gone` tells.
-    platform::kill_process(pid_);
-  }
+  if (!reaped_) owner_.signal(pid_, handle_, false, gone());
 }
 
 void worker_process::terminate() noexcept {
   std::lock_guard lock(mutex_);
-  if (!reaped_ && handle_ >= 0) platform::terminate_handle(handle_);
-  if (!reaped_ && handle_ < 0 && !gone()) platform::kill_process(pid_);
+  if (!reaped_) owner_.signal(pid_, handle_, true, gone());
 }
 
 platform::exit_status worker_process::end() noexcept {
@@ -196,11 +188,8 @@ platform::exit_status worker_process::end() noexcept {
     if (ending_) return status_;
     ending_ = true;
     // First the lifeline: a worker that can still read it leaves by itself.
-    if (lifeline_ >= 0) {
-      platform::unregister_lifeline(lifeline_);
-      platform::close_fd(lifeline_);
-      lifeline_ = -1;
-    }
+    owner_.release(-1, lifeline_);
+    lifeline_ = -1;
   }
   kill();
   // Without the lock: `kill` from another thread stays possible (and harmless) meanwhile.
@@ -208,7 +197,7 @@ platform::exit_status worker_process::end() noexcept {
   std::lock_guard lock(mutex_);
   reaped_ = true;
   status_ = st;
-  platform::close_fd(handle_);
+  owner_.release(handle_, -1);
   handle_ = -1;
   phase_.store(phase::ended);
   seg_->unlink();

@@ -78,6 +78,19 @@ outcome run_task(const channel::message_header& h, const std::vector<char>& args
 
 bool active() noexcept { return g_active; }
 
+channel::message_header answer(const channel::message_header& task, const std::vector<char>& args,
+                               std::vector<char>& out) {
+  const outcome o = run_task(task, args, out);
+  channel::message_header reply;
+  reply.kind = o.kind;
+  reply.code = static_cast<std::uint16_t>(o.code);
+  reply.id = task.id;
+  reply.key = task.key;
+  reply.count = task.count;
+  reply.size = out.size();
+  return reply;
+}
+
 void serve(std::shared_ptr<channel::segment> seg, int lifeline, const std::string& secret) {
   g_active = true;
   detail::forgo_spare_buffers();
@@ -126,14 +139,7 @@ void serve(std::shared_ptr<channel::segment> seg, int lifeline, const std::strin
     }
     if (h.kind == channel::message_kind::shutdown) break;
     if (h.kind != channel::message_kind::task) leave(3);
-    const outcome o = run_task(h, payload, result);
-    channel::message_header reply;
-    reply.kind = o.kind;
-    reply.code = static_cast<std::uint16_t>(o.code);
-    reply.id = h.id;
-    reply.key = h.key;
-    reply.count = h.count;
-    reply.size = result.size();
+    const channel::message_header reply = answer(h, payload, result);
     if (ep.send(reply, result.data()) != channel::io_status::ok) leave(0);
     for (std::vector<char>* buffer : {&payload, &result}) {
       if (buffer->capacity() > kept) std::vector<char>().swap(*buffer);

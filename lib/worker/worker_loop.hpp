@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace mproc::worker {
 
@@ -26,6 +27,11 @@ inline constexpr std::size_t secret_size = 32;
 /// Serves the worker described by `token` ("<segment name>,<lifeline fd>", from the command
 /// line of a spawned worker).
 [[noreturn]] void serve_spawned(const std::string& token);
+
+/// Runs the task message `task` on its arguments `args` and returns the header of its answer
+/// (a result or a failure), whose payload replaces `out`.
+channel::message_header answer(const channel::message_header& task, const std::vector<char>& args,
+                               std::vector<char>& out);
 
 /// Returns whether this process runs the worker loop.
 bool active() noexcept;
