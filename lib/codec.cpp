@@ -49,7 +49,7 @@ struct spare_set {
 std::atomic<bool> forgone{false};
 
 spare_set& spares() {
-  static spare_set* const set = new spare_set();  // never destroyed: used until exit
+  static auto* const set = new spare_set();  // never destroyed: used until exit
   return *set;
 }
 

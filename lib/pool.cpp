@@ -374,10 +374,9 @@ bool pool_engine::await_work(worker& w, std::unique_lock<std::mutex>& lock) {
       continue;
     }
     w.open = false;
-    if (!w.sent.empty() || !queue_.empty()) return true;
-    if (closed_) return false;
-    if (gone) {
-      // The worker died while idle: replace it before a task is sent to it.
+    if (gone && (!closed_ || !queue_.empty())) {
+      // The worker died while idle: replace it before a task is sent to it (a task queued
+      // meanwhile must not go to the dead one, where it would fail without having run).
       lock.unlock();
       retire(w, nullptr, "(none: it was idle)");
       try {
@@ -388,6 +387,8 @@ bool pool_engine::await_work(worker& w, std::unique_lock<std::mutex>& lock) {
       lock.lock();
       continue;
     }
+    if (!w.sent.empty() || !queue_.empty()) return true;
+    if (closed_) return false;
     w.open = w.proc != nullptr && options_.max_tasks_per_worker == 0;
     park(w, lock, channel::ring::no_deadline());
   }
@@ -657,7 +658,7 @@ void pool_engine::retire(worker& w, const std::exception_ptr& why, const std::st
   }
   {
     std::lock_guard lock(mutex_);
-    for (auto it = sent.rbegin(); it != sent.rend(); ++it) queue_.push_front(std::move(it->task));
+    for (; !sent.empty(); sent.pop_back()) queue_.push_front(std::move(sent.back().task));
     wake_all();
   }
 }

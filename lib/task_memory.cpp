@@ -113,7 +113,7 @@ class size_class {
 class arenas {
  public:
   static arenas& instance() {
-    static arenas* const a = new arenas();  // never destroyed: states may outlive statics
+    static auto* const a = new arenas();  // never destroyed: states may outlive statics
     return *a;
   }
 

@@ -45,10 +45,16 @@ struct task_allocator {
   template <class U>
   task_allocator(const task_allocator<U>&) noexcept {}  // NOLINT: rebinding converts implicitly
 
+  // sizeof(T) of a pointer is meant: a deque rebinds its allocator to T* for its map.
   /// Returns room for `n` objects of type T.
-  T* allocate(std::size_t n) { return static_cast<T*>(allocate_task_memory(n * sizeof(T))); }
+  T* allocate(std::size_t n) {
+    return static_cast<T*>(
+        allocate_task_memory(n * sizeof(T)));  // NOLINT(bugprone-sizeof-expression)
+  }
   /// Releases room from `allocate(n)`.
-  void deallocate(T* p, std::size_t n) noexcept { free_task_memory(p, n * sizeof(T)); }
+  void deallocate(T* p, std::size_t n) noexcept {
+    free_task_memory(p, n * sizeof(T));  // NOLINT(bugprone-sizeof-expression)
+  }
 
   template <class U>
   bool operator==(const task_allocator<U>&) const noexcept {

@@ -73,7 +73,7 @@ class ring {
           return s;
         }
       }
-      const std::size_t chunk = static_cast<std::size_t>(std::min<std::uint64_t>(space, n));
+      const auto chunk = static_cast<std::size_t>(std::min<std::uint64_t>(space, n));
       copy_in(wp, p, chunk);
       c_.write_pos.store(wp + chunk, std::memory_order_seq_cst);
       signal(c_.data_signal, c_.reader_sleeping, wakers_.data);
@@ -140,8 +140,8 @@ class ring {
           return s;
         }
       }
-      const std::size_t chunk = static_cast<std::size_t>(std::min<std::uint64_t>(avail, n));
-      const std::size_t at = static_cast<std::size_t>(rp % capacity_);
+      const auto chunk = static_cast<std::size_t>(std::min<std::uint64_t>(avail, n));
+      const auto at = static_cast<std::size_t>(rp % capacity_);
       const std::size_t first =
           std::min<std::size_t>(chunk, static_cast<std::size_t>(capacity_) - at);
       take(data_ + at, first);
@@ -154,7 +154,7 @@ class ring {
   }
 
   void copy_in(std::uint64_t pos, const char* p, std::size_t n) noexcept {
-    const std::size_t at = static_cast<std::size_t>(pos % capacity_);
+    const auto at = static_cast<std::size_t>(pos % capacity_);
     const std::size_t first = std::min<std::size_t>(n, static_cast<std::size_t>(capacity_) - at);
     std::memcpy(data_ + at, p, first);
     std::memcpy(data_, p + first, n - first);
@@ -172,7 +172,11 @@ class ring {
   io_status sleep(std::atomic<std::uint32_t>& word, std::atomic<std::uint32_t>& sleeping,
                   platform::wake_handle waker, Ready ready,
                   std::chrono::steady_clock::time_point deadline) {
-    if (peer_.gone->load(std::memory_order_acquire) != 0) return io_status::peer_gone;
+    // What a peer wrote before it went is still read: the answer of a worker that exits (or
+    // crashes) right after sending it is its task's answer.
+    if (peer_.gone->load(std::memory_order_acquire) != 0) {
+      return ready() ? io_status::ok : io_status::peer_gone;
+    }
     // One spinner per thread: each thread has one role (a driver, a worker), whose waits are
     // alike.
     thread_local spinner spin;

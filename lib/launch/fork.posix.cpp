@@ -34,7 +34,7 @@ class zygote_launcher final : public launcher {
 
   started launch(const channel::segment& seg, const std::string& secret) override {
     std::lock_guard lock(mutex_);
-    zygote::launched l = current_->launch(seg.name(), secret);
+    const zygote::launched l = current_->launch(seg.name(), secret);
     if (!l.unresponsive.empty()) {
       // Workers it forked keep running and are still watched; new ones come from a fresh,
       // spawned zygote.
@@ -50,10 +50,9 @@ class zygote_launcher final : public launcher {
       }
       current_ = zygote::spawn();
       listen_to(current_);
-      l = current_->launch(seg.name(), secret);
-      if (!l.unresponsive.empty()) {
-        throw start_error("cannot start worker: the new zygote " + l.unresponsive);
-      }
+      // The old zygote may have forked a worker for `seg` before it stopped: the new one
+      // gets a new segment.
+      throw try_again{};
     }
     if (l.error) {
       std::rethrow_exception(refusal_error(

@@ -43,22 +43,35 @@ void launcher::start_watching() {
 
 std::unique_ptr<worker_process> launcher::start_worker(std::function<void()> on_exit) {
   std::shared_ptr<channel::segment> seg;
-  try {
-    seg = channel::segment::create(ring_capacity);
-  } catch (const std::system_error& e) {
-    std::rethrow_exception(refusal_error("cannot start worker: cannot create its shared memory (" +
-                                             std::to_string(2 * ring_capacity >> 20) + " MiB)",
-                                         e.code()));
-  }
-  // The worker gets the secret through a channel only it and this process hold (its lifeline,
-  // or the zygote's request pipe): a process that merely opened the segment cannot pass for it.
   std::string secret;
-  try {
-    secret = platform::random_hex(worker::secret_size / 2);
-  } catch (const std::system_error& e) {
-    std::rethrow_exception(refusal_error("cannot start worker: no random secret", e.code()));
+  started s;
+  for (int attempt = 1;; ++attempt) {
+    try {
+      seg = channel::segment::create(ring_capacity);
+    } catch (const std::system_error& e) {
+      std::rethrow_exception(
+          refusal_error("cannot start worker: cannot create its shared "
+                        "memory (" +
+                            std::to_string(2 * ring_capacity >> 20) + " MiB)",
+                        e.code()));
+    }
+    // The worker gets the secret through a channel only it and this process hold (its
+    // lifeline, or the zygote's request pipe): a process that merely opened the segment
+    // cannot pass for it.
+    try {
+      secret = platform::random_hex(worker::secret_size / 2);
+    } catch (const std::system_error& e) {
+      std::rethrow_exception(refusal_error("cannot start worker: no random secret", e.code()));
+    }
+    try {
+      s = launch(*seg, secret);
+      break;
+    } catch (const try_again&) {
+      if (attempt == 2) {
+        throw start_error("cannot start worker: its helper process did not answer, twice");
+      }
+    }
   }
-  const started s = launch(*seg, secret);
   auto gone = std::make_shared<std::atomic<bool>>(false);
   auto proc = std::make_unique<worker_process>(*this, seg, std::move(secret), s, gone);
   // The death of a worker wakes whoever reads its ring, and then the pool.

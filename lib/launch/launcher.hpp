@@ -63,6 +63,10 @@ class launcher {
   virtual void release(int handle, int lifeline) noexcept;
 
  protected:
+  /// Thrown by `launch` when its request may have reached a helper that will not answer (a
+  /// stopped zygote may still fork a worker for `seg`): `start_worker` tries once more with a
+  /// new segment and secret.
+  struct try_again {};
   /// Starts one worker that will serve `seg` and send `secret` back; throws `start_error`.
   virtual started launch(const channel::segment& seg, const std::string& secret) = 0;
   /// Arranges for `on_exit` to run once when the worker `s` ends (default: the process's

@@ -91,7 +91,7 @@ channel::message_header answer(const channel::message_header& task, const std::v
   return reply;
 }
 
-void serve(std::shared_ptr<channel::segment> seg, int lifeline, const std::string& secret) {
+void serve(const std::shared_ptr<channel::segment>& seg, int lifeline, const std::string& secret) {
   g_active = true;
   detail::forgo_spare_buffers();
   channel::endpoint ep = seg->worker_endpoint();
@@ -160,7 +160,7 @@ void serve_named(const std::string& name, int lifeline, const std::string& secre
   // The name has done its job: removing it here, as well as in the application, shortens the
   // time it exists to the few milliseconds a worker takes to start.
   seg->unlink();
-  serve(std::move(seg), lifeline, secret);
+  serve(seg, lifeline, secret);
 }
 
 void serve_spawned(const std::string& token) {

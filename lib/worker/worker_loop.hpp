@@ -18,7 +18,7 @@ inline constexpr std::size_t secret_size = 32;
 /// `lifeline` is the read end of a pipe whose write end only the application holds: the worker
 /// exits as soon as it reads end-of-file (the application is gone). `secret` goes back to the
 /// application in the worker's first message.
-[[noreturn]] void serve(std::shared_ptr<channel::segment> seg, int lifeline,
+[[noreturn]] void serve(const std::shared_ptr<channel::segment>& seg, int lifeline,
                         const std::string& secret);
 
 /// Attaches to the segment called `name` and serves it (a worker forked by a zygote).

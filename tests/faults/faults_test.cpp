@@ -12,8 +12,10 @@
 #include <boost/test/unit_test.hpp>
 
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <csignal>
+#include <cstdint>
 #include <cstdlib>
 #include <exception>
 #include <filesystem>
@@ -22,6 +24,7 @@
 #include <map>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -471,6 +474,63 @@ BOOST_FIXTURE_TEST_CASE(a_segment_orphaned_by_a_killed_process_is_removed, mproc
   mproc::process_pool pool(mproc_test::options(mproc_test::methods_under_test().front(), 1));
   BOOST_TEST(!std::filesystem::exists(orphan));
 #endif
+}
+
+namespace churn {
+
+volatile int sink = 0;
+
+void* walk_b(std::uint64_t path, int depth);
+
+// Allocates at the end of a path of calls chosen by `path`: 2^22 call stacks, each new to
+// ASan, which records every new one under its stack depot's lock. A child process that
+// allocated between fork and exec would hang on that lock while another thread held it.
+[[gnu::noinline]] void* walk_a(std::uint64_t path, int depth) {
+  void* p = depth == 0
+                ? ::operator new(16)
+                : ((path & 1) != 0 ? walk_a(path >> 1, depth - 1) : walk_b(path >> 1, depth - 1));
+  sink = sink + 1;  // no tail call: every level stays on the stack
+  return p;
+}
+
+[[gnu::noinline]] void* walk_b(std::uint64_t path, int depth) {
+  void* p = depth == 0
+                ? ::operator new(16)
+                : ((path & 1) != 0 ? walk_b(path >> 1, depth - 1) : walk_a(path >> 1, depth - 1));
+  sink = sink + 1;
+  return p;
+}
+
+int noop(int x) { return x; }
+
+}  // namespace churn
+
+BOOST_FIXTURE_TEST_CASE(five_hundred_spawns_while_threads_allocate_from_new_stacks,
+                        mproc_test::clean_check,
+                        *boost::unit_test::precondition(mproc_test::not_under_tsan())) {
+  std::atomic<bool> done{false};
+  std::vector<std::thread> churners;
+  for (unsigned t = 0; t < 4; ++t) {
+    churners.emplace_back([&done, t] {
+      std::uint64_t path = 0x9e3779b97f4a7c15ULL * (t + 1);
+      while (!done.load(std::memory_order_relaxed)) {
+        path = path * 6364136223846793005ULL + 1442695040888963407ULL;
+        ::operator delete(churn::walk_a(path >> 20, 22));
+      }
+    });
+  }
+  mproc::pool_options o = mproc_test::options(mproc::start_method::spawn, 2);
+  o.max_tasks_per_worker = 1;  // every task in a new worker
+  int ran = 0;
+  {
+    mproc::process_pool pool(o);
+    std::vector<mproc::future<int>> results;
+    for (int i = 0; i < 500; ++i) results.push_back(pool.submit<churn::noop>(i));
+    for (int i = 0; i < 500; ++i) ran += results[static_cast<std::size_t>(i)].get() == i ? 1 : 0;
+  }
+  done = true;
+  for (std::thread& t : churners) t.join();
+  BOOST_TEST(ran == 500);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
