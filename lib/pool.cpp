@@ -14,6 +14,7 @@
 // queued, the pool closing, the task's deadline, the worker's death, or a waiter that hands the
 // task back (a timed wait, a poll, a callback, or a receive that did not end in an answer).
 
+#include "assert.hpp"
 #include "buffers.hpp"
 #include "channel/channel.hpp"
 #include "init_state.hpp"
@@ -100,6 +101,14 @@ class pool_engine {
   start_method method() const noexcept { return launcher_->method(); }
 
  private:
+  // Who has a worker's ring between the driver and the threads that submit and wait.
+  enum class lane {
+    driver,    // the driver: it sends, collects, and parks while there is nothing to do
+    open,      // nobody: the worker is idle and its driver parked; a submit may take it
+    direct,    // the thread that sent sent.front() straight to it (and its waiter collects)
+    returned,  // that task is handed back to the driver, with what the waiter had received
+  };
+
   struct worker final : task_state::route {
     explicit worker(pool_engine& e) : engine(e) {}
     void collect(task_state& task) override { engine.collect_direct(*this, task); }
@@ -116,11 +125,9 @@ class pool_engine {
     std::thread driver;
     // The driver waits on `wake` (with mutex_) while it has nothing to do; guarded by mutex_.
     std::condition_variable wake;
-    bool parked = false;      // the driver waits on `wake` and nobody has woken it yet
-    bool open = false;        // idle, driver parked: a submit may send a task straight to it
-    bool direct = false;      // sent.front() was sent by a submitting thread; the driver waits
-    bool wants_lane = false;  // the driver waits to take the direct task over
-    bool returned = false;    // the direct task was handed back to the driver
+    bool parked = false;             // the driver waits on `wake` and nobody has woken it yet
+    lane owner = lane::driver;       // who has the worker's ring; guarded by mutex_
+    bool wants_lane = false;         // the driver waits to take the direct task over
     std::optional<received> answer;  // what the thread that handed it back had received
     std::optional<received> handed;  // that answer, taken over by the driver; driver only
     std::chrono::steady_clock::time_point idle_since;  // when sent last became empty
@@ -138,6 +145,7 @@ class pool_engine {
   void park(worker& w, std::unique_lock<std::mutex>& lock,
             std::chrono::steady_clock::time_point deadline);
   static void wake(worker& w);
+  static void hand_lane(worker& w, lane from, lane to) noexcept;
   void wake_all();
   worker* pick_open(std::size_t payload_size);
   std::chrono::steady_clock::time_point deadline_of(const worker& w) const;
@@ -316,7 +324,7 @@ void pool_engine::start_worker(worker& w) {
 std::vector<queued_task> pool_engine::take_tasks(worker& w) {
   std::vector<queued_task> taken;
   std::unique_lock lock(mutex_);
-  if (w.sent.empty() || w.direct) {
+  if (w.sent.empty() || w.owner == lane::direct || w.owner == lane::returned) {
     if (!await_work(w, lock)) return taken;
     // A direct task taken over may be a long one: nothing queues behind it until it is done.
     if (!w.sent.empty()) return taken;
@@ -353,11 +361,10 @@ std::vector<queued_task> pool_engine::take_tasks(worker& w) {
 bool pool_engine::await_work(worker& w, std::unique_lock<std::mutex>& lock) {
   for (;;) {
     const bool gone = w.proc && w.proc->gone();
-    if (w.direct) {
+    if (w.owner == lane::direct || w.owner == lane::returned) {
       w.wants_lane = false;
-      if (w.returned) {
-        w.returned = false;
-        w.direct = false;
+      if (w.owner == lane::returned) {
+        hand_lane(w, lane::returned, lane::driver);
         w.handed.swap(w.answer);
         return true;
       }
@@ -365,7 +372,7 @@ bool pool_engine::await_work(worker& w, std::unique_lock<std::mutex>& lock) {
       const bool want =
           !queue_.empty() || closed_ || gone || std::chrono::steady_clock::now() >= deadline;
       if (want && w.sent.front().task.state->claim_route()) {
-        w.direct = false;
+        hand_lane(w, lane::direct, lane::driver);
         return true;
       }
       // Being sent or collected by another thread, which wakes this one when it is done.
@@ -373,7 +380,7 @@ bool pool_engine::await_work(worker& w, std::unique_lock<std::mutex>& lock) {
       park(w, lock, want ? channel::ring::no_deadline() : deadline);
       continue;
     }
-    w.open = false;
+    if (w.owner == lane::open) hand_lane(w, lane::open, lane::driver);
     if (gone && (!closed_ || !queue_.empty())) {
       // The worker died while idle: replace it before a task is sent to it (a task queued
       // meanwhile must not go to the dead one, where it would fail without having run).
@@ -389,7 +396,9 @@ bool pool_engine::await_work(worker& w, std::unique_lock<std::mutex>& lock) {
     }
     if (!w.sent.empty() || !queue_.empty()) return true;
     if (closed_) return false;
-    w.open = w.proc != nullptr && options_.max_tasks_per_worker == 0;
+    if (w.proc != nullptr && options_.max_tasks_per_worker == 0) {
+      hand_lane(w, lane::driver, lane::open);
+    }
     park(w, lock, channel::ring::no_deadline());
   }
 }
@@ -412,6 +421,13 @@ void pool_engine::wake(worker& w) {
   w.wake.notify_one();
 }
 
+// Moves `w`'s ring from one holder to the next (mutex_ held); any other move is a bug.
+void pool_engine::hand_lane(worker& w, lane from, lane to) noexcept {
+  MPROC_ASSERT(w.owner == from, "a worker's ring changed hands out of turn");
+  (void)from;
+  w.owner = to;
+}
+
 // Wakes every parked driver (mutex_ held).
 void pool_engine::wake_all() {
   for (auto& w : workers_) wake(*w);
@@ -422,7 +438,7 @@ void pool_engine::wake_all() {
 pool_engine::worker* pool_engine::pick_open(std::size_t payload_size) {
   worker* best = nullptr;
   for (auto& w : workers_) {
-    if (!w->open || !w->proc || w->proc->gone()) continue;
+    if (w->owner != lane::open || !w->proc || w->proc->gone()) continue;
     if (!w->proc->endpoint().fits(payload_size)) continue;
     if (best == nullptr || w->idle_since > best->idle_since) best = w.get();
   }
@@ -453,16 +469,16 @@ void pool_engine::collect_direct(worker& w, task_state& task) {
     std::lock_guard lock(mutex_);
     if (!answered || r.reply.id != w.sent.front().id) {
       w.answer = std::move(r);
-      w.returned = true;
+      hand_lane(w, lane::direct, lane::returned);
       wake(w);
       return;
     }
     finish_head(w);
-    w.direct = false;
     if (w.wants_lane || !queue_.empty() || closed_) {
+      hand_lane(w, lane::direct, lane::driver);
       wake(w);
     } else {
-      w.open = true;  // its driver stays parked
+      hand_lane(w, lane::direct, lane::open);  // its driver stays parked
     }
   }
   // `w` may be gone from here on: its driver has nothing left to wait for.
@@ -476,7 +492,7 @@ void pool_engine::collect_direct(worker& w, task_state& task) {
 // Hands a task sent straight to `w` back to its driver (its waiter claimed it and will not read).
 void pool_engine::release_direct(worker& w) {
   std::lock_guard lock(mutex_);
-  w.returned = true;
+  hand_lane(w, lane::direct, lane::returned);
   wake(w);
 }
 
@@ -698,8 +714,7 @@ std::shared_ptr<task_state> pool_engine::enqueue(std::uint64_t key, std::string_
     h.count = count;
     h.size = payload.size();
     h.id = ++next_id_;
-    w->open = false;
-    w->direct = true;
+    hand_lane(*w, lane::open, lane::direct);
     --idle_;
     w->head_since = std::chrono::steady_clock::now();
     // The head task of a worker never goes back to the queue: it needs no payload there.
@@ -711,9 +726,10 @@ std::shared_ptr<task_state> pool_engine::enqueue(std::uint64_t key, std::string_
   recycle_buffer(std::move(payload));
   std::lock_guard lock(mutex_);
   state->end_route_send();
-  if (!sent && state->claim_route()) w->returned = true;  // the driver finds out what happened
+  // The driver finds out what happened.
+  if (!sent && state->claim_route()) hand_lane(*w, lane::direct, lane::returned);
   // With a task_timeout, the parked driver learns the deadline it has to enforce.
-  if (w->wants_lane || w->returned || options_.task_timeout.count() > 0) wake(*w);
+  if (w->wants_lane || w->owner == lane::returned || options_.task_timeout.count() > 0) wake(*w);
   return state;
 }
 

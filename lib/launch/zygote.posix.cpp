@@ -39,12 +39,6 @@ struct status_record {
   std::int32_t status;
 };
 
-platform::exit_status decode(int status) {
-  if (WIFSIGNALED(status)) return {std::nullopt, WTERMSIG(status)};
-  if (WIFEXITED(status)) return {WEXITSTATUS(status), std::nullopt};
-  return {};
-}
-
 struct zygote_pipes {
   platform::pipe_ends lifeline, requests, replies, statuses;
 
@@ -237,7 +231,7 @@ bool zygote::read_report() {
   {
     std::lock_guard lock(report_mutex_);
     if (got) {
-      reported_[r.pid] = decode(r.status);
+      reported_[r.pid] = platform::exit_status_of(r.status);
       if (const auto it = listeners_.find(r.pid); it != listeners_.end()) {
         listener = std::move(it->second);
         listeners_.erase(it);

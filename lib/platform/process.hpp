@@ -91,6 +91,9 @@ void wake_word(std::atomic<std::uint32_t>& word, wake_handle handle) noexcept;
 int spawn_process(const std::string& exe, const std::vector<std::string>& args,
                   const std::vector<std::pair<int, int>>& inherit);
 
+/// Decodes how a process ended from a wait status (POSIX `waitpid`'s; on Windows an exit code).
+exit_status exit_status_of(int wait_status) noexcept;
+
 /// Waits for the child `pid` to end and collects its status (it is reaped).
 exit_status reap(int pid) noexcept;
 

@@ -137,8 +137,12 @@ exit_status reap(int pid) noexcept {
     r = ::waitpid(pid, &status, 0);
   } while (r < 0 && errno == EINTR);
   if (r < 0) return {};  // already reaped elsewhere (e.g. SIGCHLD set to SIG_IGN): unknown
-  if (WIFSIGNALED(status)) return {std::nullopt, WTERMSIG(status)};
-  if (WIFEXITED(status)) return {WEXITSTATUS(status), std::nullopt};
+  return exit_status_of(status);
+}
+
+exit_status exit_status_of(int wait_status) noexcept {
+  if (WIFSIGNALED(wait_status)) return {std::nullopt, WTERMSIG(wait_status)};
+  if (WIFEXITED(wait_status)) return {WEXITSTATUS(wait_status), std::nullopt};
   return {};
 }
 

@@ -291,6 +291,8 @@ int spawn_process(const std::string& exe, const std::vector<std::string>& args,
   return pid;
 }
 
+exit_status exit_status_of(int wait_status) noexcept { return {wait_status, std::nullopt}; }
+
 exit_status reap(int pid) noexcept {
   HANDLE h = nullptr;
   {

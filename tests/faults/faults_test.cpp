@@ -507,7 +507,10 @@ int noop(int x) { return x; }
 
 BOOST_FIXTURE_TEST_CASE(five_hundred_spawns_while_threads_allocate_from_new_stacks,
                         mproc_test::clean_check,
-                        *boost::unit_test::precondition(mproc_test::not_under_tsan())) {
+                        *boost::unit_test::precondition(mproc_test::not_under_tsan()) *
+                            boost::unit_test::precondition(mproc_test::posix_only{
+                                "the hazard is a POSIX child allocating between fork and "
+                                "exec"})) {
   std::atomic<bool> done{false};
   std::vector<std::thread> churners;
   for (unsigned t = 0; t < 4; ++t) {
