@@ -47,16 +47,8 @@ class spawn_launcher final : public launcher {
                                         std::to_string(lifeline_fd_in_child)};
     int pid = -1;
     int tries = 0;
-    const std::error_code ec = retry_while_busy(
-        [&]() -> std::error_code {
-          try {
-            pid = platform::spawn_process(exe_, args, {{child_end, lifeline_fd_in_child}});
-            return {};
-          } catch (const std::system_error& e) {
-            return e.code();
-          }
-        },
-        &tries);
+    const std::error_code ec =
+        spawn_while_busy(exe_, args, {{child_end, lifeline_fd_in_child}}, pid, tries);
     if (ec) {
       give_up("cannot start worker: cannot run '" + exe_ + "'" +
                   (tries > 1 ? " (tried " + std::to_string(tries) + " times)" : std::string()),

@@ -141,17 +141,8 @@ std::shared_ptr<zygote> zygote::spawn() {
   const std::vector<std::string> args{std::string(zygote_argument) + "3,4,5,6"};
   const std::string exe = platform::executable_path();
   int tries = 0;
-  const std::error_code ec = retry_while_busy(
-      [&]() -> std::error_code {
-        try {
-          z->pid_ = platform::spawn_process(exe, args,
-                                            {{fds[0], 3}, {fds[1], 4}, {fds[2], 5}, {fds[3], 6}});
-          return {};
-        } catch (const std::system_error& e) {
-          return e.code();
-        }
-      },
-      &tries);
+  const std::error_code ec = spawn_while_busy(
+      exe, args, {{fds[0], 3}, {fds[1], 4}, {fds[2], 5}, {fds[3], 6}}, z->pid_, tries);
   if (ec) {
     give_up("cannot start the forkserver: cannot run '" + exe + "' (tried " +
                 std::to_string(tries) + " times)",

@@ -53,14 +53,7 @@ struct victim {
       ::dup2(out[1], 1);
       ::close(in[1]);
       ::close(out[0]);
-      std::vector<char*> argv;
-      std::string exe = MPROC_VICTIM;
-      argv.push_back(exe.data());
-      std::vector<std::string> copy = args;
-      for (std::string& a : copy) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      ::execv(exe.c_str(), argv.data());
-      ::_exit(127);
+      mproc_test::exec_program(MPROC_VICTIM, args);
     }
     ::setpgid(pid, pid);  // also here: whichever runs first, the group exists before a kill
     ::close(in[0]);

@@ -92,14 +92,7 @@ outcome run(const std::string& probe, const std::vector<std::string>& args,
     ::dup2(out, 1);
     ::dup2(err, 2);
     for (const std::string& e : env) ::putenv(const_cast<char*>(e.c_str()));
-    std::vector<char*> argv;
-    std::string exe = probe;
-    argv.push_back(exe.data());
-    std::vector<std::string> copy = args;
-    for (std::string& a : copy) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    ::execv(exe.c_str(), argv.data());
-    ::_exit(127);
+    mproc_test::exec_program(probe, args);
   }
   const int fd = open_pidfd(pid);
   const bool ended = ended_within(fd, run_limit);

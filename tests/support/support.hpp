@@ -113,6 +113,10 @@ void reset_peak_memory();
 /// Returns the most memory this process has held resident since `reset_peak_memory`, in bytes.
 std::size_t peak_memory();
 
+/// POSIX, in a freshly forked child: replaces it with `program` run with `args`; exits with 127
+/// if it cannot.
+[[noreturn]] void exec_program(const std::string& program, const std::vector<std::string>& args);
+
 /// Returns every process of the machine as (pid, parent pid).
 std::vector<std::pair<int, int>> all_processes();
 

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <vector>
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -152,5 +153,15 @@ bool process_exists(int pid) { return ::kill(pid, 0) == 0; }
 crash_report access_fault_report() { return {SIGSEGV, std::nullopt, "SIGSEGV"}; }
 crash_report abort_report() { return {SIGABRT, std::nullopt, "SIGABRT"}; }
 crash_report kill_report() { return {SIGKILL, std::nullopt, "SIGKILL"}; }
+
+void exec_program(const std::string& program, const std::vector<std::string>& args) {
+  std::vector<std::string> copy = args;
+  std::string exe = program;
+  std::vector<char*> argv{exe.data()};
+  for (std::string& a : copy) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  ::execv(exe.c_str(), argv.data());
+  ::_exit(127);
+}
 
 }  // namespace mproc_test
