@@ -1,5 +1,5 @@
 #include "buffers.hpp"
-#include "platform/process.hpp"
+#include "platform/memory.hpp"
 
 #include <mproc/detail/codec.hpp>
 

@@ -1,6 +1,6 @@
 #include "task_memory.hpp"
 
-#include "platform/process.hpp"
+#include "platform/memory.hpp"
 
 #include <cstdint>
 #include <mutex>

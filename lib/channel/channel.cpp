@@ -2,6 +2,7 @@
 
 #include "platform/process.hpp"
 #include "platform/shared_memory.hpp"
+#include "platform/wake.hpp"
 
 #include <mproc/detail/codec.hpp>
 #include <mproc/errors.hpp>

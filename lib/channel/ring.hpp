@@ -3,7 +3,7 @@
 // dies in the middle of a read or write leaves nothing that blocks the other side, which learns
 // of the death through the `gone` flag and a wake-up.
 
-#include "platform/process.hpp"
+#include "platform/wake.hpp"
 #include "spin.hpp"
 
 #include <algorithm>

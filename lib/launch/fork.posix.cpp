@@ -8,6 +8,7 @@
 #include "launch/launcher.hpp"
 #include "launch/refusal.hpp"
 #include "launch/zygote.posix.hpp"
+#include "platform/pipe.hpp"
 
 #include <mproc/errors.hpp>
 

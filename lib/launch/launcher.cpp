@@ -3,7 +3,9 @@
 #include "launch/refusal.hpp"
 #include "launch/worker_process.hpp"
 #include "platform/own_threads.hpp"
+#include "platform/pipe.hpp"
 #include "platform/process.hpp"
+#include "platform/shared_memory.hpp"
 #include "worker/worker_loop.hpp"
 
 #include <mproc/errors.hpp>

@@ -4,6 +4,7 @@
 
 #include "launch/launcher.hpp"
 #include "launch/refusal.hpp"
+#include "platform/pipe.hpp"
 #include "platform/process.hpp"
 
 #include <mproc/errors.hpp>

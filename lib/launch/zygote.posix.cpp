@@ -3,6 +3,8 @@
 #include "launch/launcher.hpp"
 #include "launch/refusal.hpp"
 #include "platform/own_threads.hpp"
+#include "platform/pipe.hpp"
+#include "platform/process.hpp"
 #include "worker/worker_loop.hpp"
 
 #include <mproc/errors.hpp>

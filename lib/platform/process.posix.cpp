@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <climits>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -15,12 +14,9 @@
 #include <thread>
 #include <vector>
 
-#include <fcntl.h>
-#include <linux/futex.h>
 #include <poll.h>
 #include <spawn.h>
 #include <sys/eventfd.h>
-#include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -73,29 +69,6 @@ std::string signal_name(int signal) {
 }
 
 std::string exit_code_meaning(int /*code*/) { return {}; }
-
-wake_handle open_wake_handle(const std::string& /*name*/, bool /*create*/) { return -1; }
-
-void close_wake_handle(wake_handle /*handle*/) noexcept {}
-
-void wait_word(std::atomic<std::uint32_t>& word, std::uint32_t expected,
-               std::chrono::nanoseconds timeout, wake_handle /*handle*/) noexcept {
-  timespec ts{};
-  timespec* limit = nullptr;
-  if (timeout.count() >= 0) {
-    ts.tv_sec = static_cast<time_t>(timeout.count() / 1000000000);
-    ts.tv_nsec = static_cast<long>(timeout.count() % 1000000000);
-    limit = &ts;
-  }
-  // Not FUTEX_PRIVATE: the word is shared with other processes.
-  ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), FUTEX_WAIT, expected, limit,
-            nullptr, 0);
-}
-
-void wake_word(std::atomic<std::uint32_t>& word, wake_handle /*handle*/) noexcept {
-  ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), FUTEX_WAKE, INT_MAX, nullptr,
-            nullptr, 0);
-}
 
 int spawn_process(const std::string& exe, const std::vector<std::string>& args,
                   const std::vector<std::pair<int, int>>& inherit) {
@@ -150,93 +123,6 @@ void kill_process(int pid) noexcept {
   if (pid > 0) ::kill(pid, SIGKILL);
 }
 
-std::error_code make_pipe(pipe_ends& ends) noexcept {
-  int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0) return {errno, std::generic_category()};
-  ends.read = fds[0];
-  ends.write = fds[1];
-  return {};
-}
-
-int duplicate_above(int fd, int lowest, std::error_code& ec) noexcept {
-  const int copy = ::fcntl(fd, F_DUPFD_CLOEXEC, lowest);
-  // EINVAL: RLIMIT_NOFILE is at or below `lowest`, which is running out of descriptors too.
-  if (copy < 0) ec = {errno == EINVAL ? EMFILE : errno, std::generic_category()};
-  return copy;
-}
-
-void close_fd(int fd) noexcept {
-  if (fd >= 0) ::close(fd);
-}
-
-bool write_all(int fd, const void* data, std::size_t n) noexcept {
-  const char* p = static_cast<const char*>(data);
-  while (n > 0) {
-    const ssize_t w = ::write(fd, p, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return false;
-    p += w;
-    n -= static_cast<std::size_t>(w);
-  }
-  return true;
-}
-
-bool read_all(int fd, void* data, std::size_t n) noexcept {
-  char* p = static_cast<char*>(data);
-  while (n > 0) {
-    const ssize_t r = ::read(fd, p, n);
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) return false;
-    p += r;
-    n -= static_cast<std::size_t>(r);
-  }
-  return true;
-}
-
-namespace {
-
-struct lifeline_registry {
-  std::mutex mutex;
-  std::vector<int> write_ends;  // guarded by mutex
-};
-
-lifeline_registry& lifelines() {
-  static lifeline_registry r;
-  return r;
-}
-
-}  // namespace
-
-void register_lifeline(int write_fd) {
-  lifeline_registry& r = lifelines();
-  std::lock_guard lock(r.mutex);
-  r.write_ends.push_back(write_fd);
-}
-
-void unregister_lifeline(int write_fd) noexcept {
-  lifeline_registry& r = lifelines();
-  std::lock_guard lock(r.mutex);
-  std::erase(r.write_ends, write_fd);
-}
-
-void close_lifelines_in_child() noexcept {
-  // No lock: the forked child has one thread, and the parent's lock may have been held by a
-  // thread that does not exist here.
-  for (const int fd : lifelines().write_ends) ::close(fd);
-}
-
-void exit_with_parent(int fd) {
-  std::thread([fd] {
-    char c = 0;
-    ssize_t r = 0;
-    do {
-      r = ::read(fd, &c, 1);
-    } while (r > 0 || (r < 0 && errno == EINTR));
-    // End-of-file: the parent is gone, and with it everyone who could use our results.
-    std::_Exit(0);
-  }).detach();
-}
-
 int open_handle(int pid) noexcept {
   return pid > 0 ? static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)) : -1;
 }
@@ -247,63 +133,6 @@ void kill_handle(int handle) noexcept {
 
 void terminate_handle(int handle) noexcept {
   if (handle >= 0) ::syscall(SYS_pidfd_send_signal, handle, SIGTERM, nullptr, 0);
-}
-
-void prefault(void* p, std::size_t bytes) noexcept {
-  constexpr std::uintptr_t huge = std::uintptr_t{2} << 20;
-  constexpr std::uintptr_t page = 4096;
-  if (bytes < 16 * page) return;  // a few faults cost less than the call
-  const auto at = reinterpret_cast<std::uintptr_t>(p);
-  // Each call fails harmlessly on a kernel without it (huge pages off; before Linux 5.14).
-#ifdef MADV_HUGEPAGE
-  const std::uintptr_t huge_begin = (at + huge - 1) & ~(huge - 1);
-  const std::uintptr_t huge_end = (at + bytes) & ~(huge - 1);
-  if (bytes >= 2 * huge && huge_end > huge_begin) {
-    (void)::madvise(reinterpret_cast<void*>(huge_begin), huge_end - huge_begin, MADV_HUGEPAGE);
-  }
-#endif
-#ifdef MADV_POPULATE_WRITE
-  // One call maps every page, huge or not, instead of a fault for each; the ends outside the
-  // huge range are up to 4 MiB of small pages.
-  const std::uintptr_t begin = (at + page - 1) & ~(page - 1);
-  const std::uintptr_t end = (at + bytes) & ~(page - 1);
-  if (end > begin) {
-    (void)::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_POPULATE_WRITE);
-  }
-#endif
-}
-
-void exclude_from_fork(void* p, std::size_t bytes) noexcept {
-  (void)::madvise(p, bytes, MADV_DONTFORK);  // a hint: without it, pages are copied on write
-}
-
-void include_in_fork(void* p, std::size_t bytes) noexcept {
-  // Needed, unlike the advice it undoes: heap memory that a forked child lacks would fault in
-  // the child's malloc. It cannot fail on a range that took MADV_DONTFORK.
-  (void)::madvise(p, bytes, MADV_DOFORK);
-}
-
-void advise_large_pages(void* p, std::size_t bytes) noexcept {
-#ifdef MADV_HUGEPAGE
-  (void)::madvise(p, bytes, MADV_HUGEPAGE);  // fails harmlessly where huge pages are off
-#else
-  (void)p;
-  (void)bytes;
-#endif
-}
-
-void remove_orphaned_segments(const std::string& prefix) noexcept {
-  std::error_code ec;
-  for (std::filesystem::directory_iterator it("/dev/shm", ec), end; !ec && it != end;
-       it.increment(ec)) {
-    const std::string name = it->path().filename().string();
-    if (name.rfind(prefix, 0) != 0) continue;
-    const int pid = std::atoi(name.c_str() + prefix.size());
-    if (pid <= 0 || (::kill(pid, 0) != 0 && errno == ESRCH)) {
-      std::error_code ignored;
-      std::filesystem::remove(it->path(), ignored);
-    }
-  }
 }
 
 void reset_signals_in_worker() noexcept {

@@ -1,5 +1,7 @@
 #include "platform/process.hpp"
 
+#include "platform/handle.windows.hpp"
+
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -17,31 +19,6 @@
 namespace mproc::platform {
 
 namespace {
-
-// Windows guarantees that kernel handles fit in 32 bits (HandleToLong / LongToHandle), which
-// lets them share the int-based interface with POSIX descriptors.
-HANDLE to_handle(std::intptr_t value) noexcept { return reinterpret_cast<HANDLE>(value); }
-int to_int(HANDLE h) noexcept { return static_cast<int>(reinterpret_cast<std::intptr_t>(h)); }
-
-std::string narrow(const wchar_t* text, int length = -1) {
-  const int n = ::WideCharToMultiByte(CP_UTF8, 0, text, length, nullptr, 0, nullptr, nullptr);
-  std::string out(static_cast<std::size_t>(std::max(n, 0)), '\0');
-  ::WideCharToMultiByte(CP_UTF8, 0, text, length, out.data(), n, nullptr, nullptr);
-  if (length < 0 && !out.empty()) out.pop_back();  // the terminating zero
-  return out;
-}
-
-std::wstring widen(const std::string& text) {
-  const int n =
-      ::MultiByteToWideChar(CP_UTF8, 0, text.data(), static_cast<int>(text.size()), nullptr, 0);
-  std::wstring out(static_cast<std::size_t>(n), L'\0');
-  ::MultiByteToWideChar(CP_UTF8, 0, text.data(), static_cast<int>(text.size()), out.data(), n);
-  return out;
-}
-
-std::system_error last_error(const std::string& what) {
-  return {static_cast<int>(::GetLastError()), std::system_category(), what};
-}
 
 // The exit code this process gives the workers it kills: ERROR_PROCESS_ABORTED ("the process
 // terminated unexpectedly"), decoded by exit_code_meaning.
@@ -164,35 +141,6 @@ std::string exit_code_meaning(int code) {
   // Another NTSTATUS of the error severity: its number says more in hex than in decimal.
   if ((value & 0xC0000000) == 0xC0000000) return hex;
   return {};
-}
-
-wake_handle open_wake_handle(const std::string& name, bool create) {
-  // Auto-reset: one sleeper per handle, and a wake-up that comes before the sleep is kept.
-  const std::wstring wide = widen(name);
-  HANDLE h = create ? ::CreateEventW(nullptr, FALSE, FALSE, wide.c_str())
-                    : ::OpenEventW(EVENT_MODIFY_STATE | SYNCHRONIZE, FALSE, wide.c_str());
-  if (h == nullptr) throw last_error((create ? "CreateEventW " : "OpenEventW ") + name);
-  return reinterpret_cast<wake_handle>(h);
-}
-
-void close_wake_handle(wake_handle handle) noexcept {
-  if (handle != -1 && handle != 0) ::CloseHandle(to_handle(handle));
-}
-
-void wait_word(std::atomic<std::uint32_t>& word, std::uint32_t expected,
-               std::chrono::nanoseconds timeout, wake_handle handle) noexcept {
-  if (word.load(std::memory_order_seq_cst) != expected) return;
-  DWORD ms = INFINITE;
-  if (timeout.count() >= 0) {
-    // Rounded up: a sleep that returns early only makes the caller look again.
-    const auto rounded = std::chrono::ceil<std::chrono::milliseconds>(timeout).count();
-    ms = static_cast<DWORD>(std::min<long long>(rounded, INFINITE - 1));
-  }
-  ::WaitForSingleObject(to_handle(handle), ms);
-}
-
-void wake_word(std::atomic<std::uint32_t>& /*word*/, wake_handle handle) noexcept {
-  ::SetEvent(to_handle(handle));
 }
 
 namespace {
@@ -330,80 +278,6 @@ void kill_handle(int handle) noexcept {
 
 // Windows has no request to terminate: the process ends as it does when killed.
 void terminate_handle(int handle) noexcept { kill_handle(handle); }
-
-std::error_code make_pipe(pipe_ends& ends) noexcept {
-  HANDLE r = nullptr;
-  HANDLE w = nullptr;
-  // Not inheritable: spawn_process lets a child inherit exactly the handles it is given.
-  if (!::CreatePipe(&r, &w, nullptr, 0)) {
-    return {static_cast<int>(::GetLastError()), std::system_category()};
-  }
-  ends.read = to_int(r);
-  ends.write = to_int(w);
-  return {};
-}
-
-int duplicate_above(int /*fd*/, int /*lowest*/, std::error_code& ec) noexcept {
-  ec = std::make_error_code(std::errc::not_supported);
-  return -1;
-}
-
-void close_fd(int fd) noexcept {
-  if (fd != -1) ::CloseHandle(to_handle(fd));
-}
-
-bool write_all(int fd, const void* data, std::size_t n) noexcept {
-  const char* p = static_cast<const char*>(data);
-  while (n > 0) {
-    DWORD done = 0;
-    const auto step = static_cast<DWORD>(std::min<std::size_t>(n, 1U << 30));
-    if (!::WriteFile(to_handle(fd), p, step, &done, nullptr) || done == 0) return false;
-    p += done;
-    n -= done;
-  }
-  return true;
-}
-
-bool read_all(int fd, void* data, std::size_t n) noexcept {
-  char* p = static_cast<char*>(data);
-  while (n > 0) {
-    DWORD done = 0;
-    const auto step = static_cast<DWORD>(std::min<std::size_t>(n, 1U << 30));
-    if (!::ReadFile(to_handle(fd), p, step, &done, nullptr) || done == 0) return false;
-    p += done;
-    n -= done;
-  }
-  return true;
-}
-
-// Without fork, no process ever holds a copy of a lifeline's write end but this one: nothing
-// to record.
-void register_lifeline(int /*write_fd*/) {}
-void unregister_lifeline(int /*write_fd*/) noexcept {}
-void close_lifelines_in_child() noexcept {}
-
-void exit_with_parent(int fd) {
-  std::thread([fd] {
-    char c = 0;
-    DWORD done = 0;
-    while (::ReadFile(to_handle(fd), &c, 1, &done, nullptr) && done > 0) {
-    }
-    // The pipe is broken: the parent is gone, and with it everyone who could use our results.
-    std::_Exit(0);
-  }).detach();
-}
-
-void prefault(void* /*p*/, std::size_t /*bytes*/) noexcept {
-  // Large pages on Windows need a privilege that ordinary accounts lack.
-}
-
-void advise_large_pages(void* /*p*/, std::size_t /*bytes*/) noexcept {}
-
-void exclude_from_fork(void* /*p*/, std::size_t /*bytes*/) noexcept {}  // no fork on Windows
-
-void include_in_fork(void* /*p*/, std::size_t /*bytes*/) noexcept {}
-
-void remove_orphaned_segments(const std::string& /*prefix*/) noexcept {}
 
 void reset_signals_in_worker() noexcept {
   // Ctrl-C reaches every process on the console: it is the application's to handle.

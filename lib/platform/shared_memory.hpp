@@ -37,4 +37,9 @@ class shared_memory {
   std::unique_ptr<impl> impl_;
 };
 
+/// Removes shared-memory segments named "<prefix><pid>-..." whose creating process `pid` no
+/// longer exists: what a SIGKILL at the wrong moment can leave behind. (Nothing to do on
+/// Windows, where a segment vanishes with its last handle.)
+void remove_orphaned_segments(const std::string& prefix) noexcept;
+
 }  // namespace mproc::platform

@@ -5,6 +5,9 @@
 #include <boost/interprocess/shared_memory_object.hpp>
 
 #include <cerrno>
+#include <csignal>
+#include <cstdlib>
+#include <filesystem>
 #include <system_error>
 
 #include <fcntl.h>
@@ -73,5 +76,19 @@ shared_memory::~shared_memory() = default;
 
 void* shared_memory::address() const noexcept { return impl_->region.get_address(); }
 std::size_t shared_memory::size() const noexcept { return impl_->region.get_size(); }
+
+void remove_orphaned_segments(const std::string& prefix) noexcept {
+  std::error_code ec;
+  for (std::filesystem::directory_iterator it("/dev/shm", ec), end; !ec && it != end;
+       it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (name.rfind(prefix, 0) != 0) continue;
+    const int pid = std::atoi(name.c_str() + prefix.size());
+    if (pid <= 0 || (::kill(pid, 0) != 0 && errno == ESRCH)) {
+      std::error_code ignored;
+      std::filesystem::remove(it->path(), ignored);
+    }
+  }
+}
 
 }  // namespace mproc::platform

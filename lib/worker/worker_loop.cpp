@@ -3,6 +3,7 @@
 #include "buffers.hpp"
 #include "channel/shared_block.hpp"
 #include "exception_text.hpp"
+#include "platform/pipe.hpp"
 #include "platform/process.hpp"
 #include "platform/refusal.hpp"
 #include "registry.hpp"

@@ -8,10 +8,13 @@ set(sources
   ${SOURCE_DIR}/lib/codec.cpp
   ${SOURCE_DIR}/lib/errors.cpp
   ${SOURCE_DIR}/lib/platform/exit_status.cpp
+  ${SOURCE_DIR}/lib/platform/memory.posix.cpp
   ${SOURCE_DIR}/lib/platform/own_threads.cpp
+  ${SOURCE_DIR}/lib/platform/pipe.posix.cpp
   ${SOURCE_DIR}/lib/platform/process.posix.cpp
   ${SOURCE_DIR}/lib/platform/random.cpp
-  ${SOURCE_DIR}/lib/platform/shared_memory.posix.cpp)
+  ${SOURCE_DIR}/lib/platform/shared_memory.posix.cpp
+  ${SOURCE_DIR}/lib/platform/wake.posix.cpp)
 execute_process(
   COMMAND ${CLANGXX} -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined
           -fno-sanitize-recover=all -I${SOURCE_DIR}/include -I${SOURCE_DIR}/lib ${sources}
