@@ -174,12 +174,13 @@ platform::exit_status worker_process::request_exit(std::chrono::nanoseconds grac
 
 void worker_process::kill() noexcept {
   std::lock_guard lock(mutex_);
-  if (!reaped_) owner_.signal(pid_, handle_, false, gone());
+  // Once `end` has it, the process is killed there, and its pid may soon be reaped.
+  if (!ending_) owner_.signal(pid_, handle_, false, gone());
 }
 
 void worker_process::terminate() noexcept {
   std::lock_guard lock(mutex_);
-  if (!reaped_) owner_.signal(pid_, handle_, true, gone());
+  if (!ending_) owner_.signal(pid_, handle_, true, gone());
 }
 
 platform::exit_status worker_process::end() noexcept {
@@ -190,12 +191,11 @@ platform::exit_status worker_process::end() noexcept {
     // First the lifeline: a worker that can still read it leaves by itself.
     owner_.release(-1, lifeline_);
     lifeline_ = -1;
+    owner_.signal(pid_, handle_, false, gone());
   }
-  kill();
-  // Without the lock: `kill` from another thread stays possible (and harmless) meanwhile.
+  // Without the lock: `kill` from another thread returns at once meanwhile.
   const platform::exit_status st = owner_.reap(pid_, clock::now() + reap_limit);
   std::lock_guard lock(mutex_);
-  reaped_ = true;
   status_ = st;
   owner_.release(handle_, -1);
   handle_ = -1;

@@ -90,7 +90,6 @@ class worker_process {
   int lifeline_ = -1;             // guarded by mutex_
   bool ending_ = false;           // end() has taken the process over; guarded by mutex_
   platform::exit_status status_;  // guarded by mutex_ once ending_
-  bool reaped_ = false;           // guarded by mutex_
 };
 
 }  // namespace mproc::launch
