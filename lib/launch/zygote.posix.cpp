@@ -264,9 +264,9 @@ bool zygote::dead() const {
 
 void zygote::mark_dead() noexcept {
   dead_ = true;
-  // Our own child, not yet reaped: its pid cannot have been reused. SIGKILL ends it even if
-  // it is stopped.
-  if (pid_ > 0) platform::kill_process(pid_);
+  // Our own child, not yet reaped (`ended_`): its pid cannot have been reused. SIGKILL ends
+  // it even if it is stopped.
+  if (pid_ > 0 && !ended_) platform::kill_process(pid_);
   reported_cv_.notify_all();
 }
 
