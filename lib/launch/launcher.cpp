@@ -51,11 +51,9 @@ std::unique_ptr<worker_process> launcher::start_worker(std::function<void()> on_
     try {
       seg = channel::segment::create(ring_capacity);
     } catch (const std::system_error& e) {
-      std::rethrow_exception(
-          refusal_error("cannot start worker: cannot create its shared "
-                        "memory (" +
-                            std::to_string(2 * ring_capacity >> 20) + " MiB)",
-                        e.code()));
+      const std::string size = std::to_string(2 * ring_capacity >> 20) + " MiB";
+      std::rethrow_exception(refusal_error(
+          "cannot start worker: cannot create its shared memory (" + size + ")", e.code()));
     }
     // The worker gets the secret through a channel only it and this process hold (its
     // lifeline, or the zygote's request pipe): a process that merely opened the segment

@@ -49,8 +49,6 @@ class worker_process {
 
   /// Returns the worker's process id.
   int pid() const noexcept { return pid_; }
-  /// Returns the phase the worker is in.
-  phase state() const noexcept { return phase_.load(); }
   /// Returns whether the worker's process has ended.
   bool gone() const noexcept { return gone_->load(); }
   /// Returns the application's side of the worker's channel.

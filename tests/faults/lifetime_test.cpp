@@ -16,8 +16,6 @@
 #include <string>
 #include <vector>
 
-#include <poll.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -25,13 +23,8 @@ namespace bdata = boost::unit_test::data;
 
 namespace {
 
-// Waits until the process behind `pidfd` has ended, at most `timeout_ms`; true if it has.
-bool ended_within(int pidfd, int timeout_ms) {
-  pollfd p{pidfd, POLLIN, 0};
-  return ::poll(&p, 1, timeout_ms) == 1;
-}
-
-int open_pidfd(int pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
+using mproc_test::ended_within;
+using mproc_test::open_pidfd;
 
 // The victim program, started in a process group of its own (as a shell starts a job).
 struct victim {
@@ -76,7 +69,7 @@ struct victim {
   // Reaps the victim within `timeout_ms`; returns its wait status, or -1 if it did not end.
   int reap_within(int timeout_ms) const {
     const int fd = open_pidfd(pid);
-    const bool ended = ended_within(fd, timeout_ms);
+    const bool ended = ended_within(fd, std::chrono::milliseconds(timeout_ms));
     ::close(fd);
     if (!ended) {
       ::kill(pid, SIGKILL);
@@ -91,7 +84,7 @@ struct victim {
 
 void check_nothing_left(const victim& v, const std::vector<int>& worker_fds) {
   for (std::size_t i = 0; i < worker_fds.size(); ++i) {
-    BOOST_TEST(ended_within(worker_fds[i], 2000),
+    BOOST_TEST(ended_within(worker_fds[i], std::chrono::milliseconds(2000)),
                "worker " << v.workers[i] << " outlived its parent");
     ::close(worker_fds[i]);
   }

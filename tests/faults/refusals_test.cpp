@@ -20,10 +20,8 @@
 #include <vector>
 
 #include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -34,13 +32,8 @@ namespace {
 // Every run is over well within this; one that is not has hung.
 constexpr auto run_limit = std::chrono::seconds(90);
 
-int open_pidfd(int pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
-
-// Waits until the process behind `pidfd` has ended, `timeout` at most; true if it has.
-bool ended_within(int pidfd, std::chrono::milliseconds timeout) {
-  pollfd p{pidfd, POLLIN, 0};
-  return ::poll(&p, 1, static_cast<int>(timeout.count())) == 1;
-}
+using mproc_test::ended_within;
+using mproc_test::open_pidfd;
 
 std::string read_file(const std::string& path) {
   std::ifstream in(path);
@@ -48,9 +41,6 @@ std::string read_file(const std::string& path) {
   s << in.rdbuf();
   return s.str();
 }
-
-// The processes whose parent is this one, zombies included.
-std::vector<int> children_of_this_process() { return mproc_test::direct_children(); }
 
 char state_of(int pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
@@ -108,7 +98,7 @@ outcome run(const std::string& probe, const std::vector<std::string>& args,
                                                     << o.errors);
   // Whatever the probe left: orphans are ours now. A dead one is reaped; a live one is given
   // a moment (it may be leaving), then counted and killed.
-  for (const int child : children_of_this_process()) {
+  for (const int child : mproc_test::direct_children()) {
     if (state_of(child) != 'Z') {
       const int cfd = open_pidfd(child);
       if (cfd < 0 || !ended_within(cfd, std::chrono::seconds(5))) {

@@ -6,6 +6,7 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <ostream>
@@ -112,6 +113,12 @@ void reset_peak_memory();
 
 /// Returns the most memory this process has held resident since `reset_peak_memory`, in bytes.
 std::size_t peak_memory();
+
+/// POSIX: returns a pidfd for the process `pid` (Linux), or -1.
+int open_pidfd(int pid);
+
+/// POSIX: waits until the process behind `pidfd` has ended, `timeout` at most; true if it has.
+bool ended_within(int pidfd, std::chrono::milliseconds timeout);
 
 /// POSIX, in a freshly forked child: replaces it with `program` run with `args`; exits with 127
 /// if it cannot.

@@ -11,7 +11,9 @@
 #include <vector>
 
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 namespace mproc_test {
@@ -153,6 +155,13 @@ bool process_exists(int pid) { return ::kill(pid, 0) == 0; }
 crash_report access_fault_report() { return {SIGSEGV, std::nullopt, "SIGSEGV"}; }
 crash_report abort_report() { return {SIGABRT, std::nullopt, "SIGABRT"}; }
 crash_report kill_report() { return {SIGKILL, std::nullopt, "SIGKILL"}; }
+
+int open_pidfd(int pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
+
+bool ended_within(int pidfd, std::chrono::milliseconds timeout) {
+  pollfd p{pidfd, POLLIN, 0};
+  return ::poll(&p, 1, static_cast<int>(timeout.count())) == 1;
+}
 
 void exec_program(const std::string& program, const std::vector<std::string>& args) {
   std::vector<std::string> copy = args;
