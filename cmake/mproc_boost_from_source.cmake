@@ -15,6 +15,9 @@ endif()
 set(headers_dir "${PROJECT_BINARY_DIR}/boost-headers")
 file(MAKE_DIRECTORY "${headers_dir}")
 file(CREATE_LINK "${MPROC_BOOST_INCLUDE_DIR}/boost" "${headers_dir}/boost" SYMBOLIC)
+# Boost.Process includes <Windows.h>; MinGW-w64 ships windows.h, and file names here are
+# case-sensitive.
+file(WRITE "${headers_dir}/Windows.h" "#include <windows.h>\n")
 
 add_library(mproc_boost_headers INTERFACE)
 target_include_directories(mproc_boost_headers SYSTEM INTERFACE "${headers_dir}")

@@ -35,6 +35,10 @@ bool available(start_method m) {
 launcher::~launcher() = default;
 
 void launcher::start_watching() {
+  if (const std::error_code ec = watcher_.error()) {
+    std::rethrow_exception(
+        refusal_error("cannot start a pool: cannot set up the watching of workers' exits", ec));
+  }
   try {
     watcher_.start();
   } catch (const std::system_error& e) {

@@ -3,6 +3,7 @@
 // launcher creates each worker's owner (`worker_process`) and learns how its workers end.
 
 #include "channel/channel.hpp"
+#include "launch/exit_watcher.hpp"
 #include "platform/process.hpp"
 
 #include <mproc/start_method.hpp>
@@ -75,7 +76,7 @@ class launcher {
   /// Releases helper processes at `stop`.
   virtual void release_helpers() noexcept {}
 
-  platform::exit_watcher watcher_;  ///< learns of exits on a thread of its own
+  exit_watcher watcher_;  ///< learns of exits on a thread of its own
 };
 
 /// Turns `automatic` into a concrete method (environment, platform, thread count).

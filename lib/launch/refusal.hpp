@@ -20,13 +20,6 @@ std::exception_ptr refusal_error(const std::string& action, const std::error_cod
 template <class F>
 std::error_code retry_while_busy(F&& attempt, int* tries = nullptr);
 
-/// Runs `exe` with `args` and `inherit` as `platform::spawn_process` does, retried while the
-/// system is short of processes; on success sets `pid`. Returns the error, and `tries`, the
-/// number of attempts.
-std::error_code spawn_while_busy(const std::string& exe, const std::vector<std::string>& args,
-                                 const std::vector<std::pair<int, int>>& inherit, int& pid,
-                                 int& tries);
-
 /// Sleeps for `d` (the pause of `retry_while_busy`).
 void pause_for(std::chrono::milliseconds d) noexcept;
 

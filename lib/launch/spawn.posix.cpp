@@ -1,3 +1,4 @@
+#include "launch/children.hpp"
 #include "launch/launcher.hpp"
 #include "launch/refusal.hpp"
 #include "platform/pipe.hpp"
@@ -49,7 +50,7 @@ class spawn_launcher final : public launcher {
     int pid = -1;
     int tries = 0;
     const std::error_code ec =
-        spawn_while_busy(exe_, args, {{child_end, lifeline_fd_in_child}}, pid, tries);
+        children_.start(exe_, args, {{child_end, lifeline_fd_in_child}}, pid, tries);
     if (ec) {
       give_up("cannot start worker: cannot run '" + exe_ + "'" +
                   (tries > 1 ? " (tried " + std::to_string(tries) + " times)" : std::string()),
@@ -59,14 +60,13 @@ class spawn_launcher final : public launcher {
     return {pid, link.write};
   }
 
-  platform::exit_status reap(int pid, clock::time_point /*deadline*/) override {
-    // Our own child, killed: it ends at once.
-    return platform::reap(pid);
+  platform::exit_status reap(int pid, clock::time_point deadline) override {
+    return children_.reap(pid, deadline);
   }
 
  protected:
   std::error_code watch(const started& s, std::function<void()> on_exit) override {
-    const std::error_code ec = watcher_.watch(s.pid, on_exit);
+    const std::error_code ec = children_.watch(s.pid, on_exit);
     if (!ec) return ec;
     // No pidfd (valgrind, seccomp, a kernel before 5.3): the lifeline tells instead. Only the
     // worker holds its read end, so the write end reports an error once the worker is gone.
@@ -82,6 +82,7 @@ class spawn_launcher final : public launcher {
 
  private:
   std::string exe_;
+  children children_{watcher_};
 };
 
 }  // namespace

@@ -2,6 +2,7 @@
 // worker loop. Its lifeline is an anonymous pipe: the worker inherits the read end (and no other
 // handle), and the application keeps the only write end.
 
+#include "launch/children.hpp"
 #include "launch/launcher.hpp"
 #include "launch/refusal.hpp"
 #include "platform/pipe.hpp"
@@ -28,35 +29,45 @@ class spawn_launcher final : public launcher {
       std::rethrow_exception(
           refusal_error("cannot start worker: cannot create its lifeline pipe", ec));
     }
-    try {
-      // The secret goes through the pipe, which only this process and the new worker hold.
-      if (!platform::write_all(link.write, secret.data(), secret.size())) {
-        throw start_error("cannot start worker: cannot write to its lifeline pipe");
-      }
-      // Only simple tokens on the command line: the inherited handle keeps its value.
-      const std::vector<std::string> args{std::string(worker_argument) + seg.name() + "," +
-                                          std::to_string(link.read)};
-      const int pid = platform::spawn_process(exe_, args, {{link.read, link.read}});
-      platform::close_fd(link.read);
-      return {pid, link.write};
-    } catch (const start_error&) {
+    const auto give_up = [&](const std::string& action, const std::error_code& ec) {
       platform::close_fd(link.read);
       platform::close_fd(link.write);
-      throw;
-    } catch (const std::system_error& e) {
-      platform::close_fd(link.read);
-      platform::close_fd(link.write);
-      std::rethrow_exception(
-          refusal_error("cannot start worker: cannot run '" + exe_ + "'", e.code()));
+      std::rethrow_exception(refusal_error(action, ec));
+    };
+    // The secret goes through the pipe, which only this process and the new worker hold.
+    if (!platform::write_all(link.write, secret.data(), secret.size())) {
+      give_up("cannot start worker: cannot write to its lifeline pipe",
+              std::make_error_code(std::errc::broken_pipe));
     }
+    // Only simple tokens on the command line: the inherited handle keeps its value.
+    const std::vector<std::string> args{std::string(worker_argument) + seg.name() + "," +
+                                        std::to_string(link.read)};
+    int pid = -1;
+    int tries = 0;
+    if (const std::error_code ec =
+            children_.start(exe_, args, {{link.read, link.read}}, pid, tries)) {
+      give_up("cannot start worker: cannot run '" + exe_ + "'" +
+                  (tries > 1 ? " (tried " + std::to_string(tries) + " times)" : std::string()),
+              ec);
+    }
+    platform::close_fd(link.read);
+    return {pid, link.write};
   }
 
-  platform::exit_status reap(int pid, clock::time_point /*deadline*/) override {
-    return platform::reap(pid);  // killed through its handle: it ends at once
+  platform::exit_status reap(int pid, clock::time_point deadline) override {
+    return children_.reap(pid, deadline);
+  }
+
+  int open_handle(int pid) noexcept override { return children_.open_handle(pid); }
+
+ protected:
+  std::error_code watch(const started& s, std::function<void()> on_exit) override {
+    return children_.watch(s.pid, std::move(on_exit));
   }
 
  private:
   std::string exe_;
+  children children_{watcher_};
 };
 
 }  // namespace

@@ -143,8 +143,12 @@ std::shared_ptr<zygote> zygote::spawn() {
   const std::vector<std::string> args{std::string(zygote_argument) + "3,4,5,6"};
   const std::string exe = platform::executable_path();
   int tries = 0;
-  const std::error_code ec = spawn_while_busy(
-      exe, args, {{fds[0], 3}, {fds[1], 4}, {fds[2], 5}, {fds[3], 6}}, z->pid_, tries);
+  const std::error_code ec = retry_while_busy(
+      [&] {
+        return platform::spawn_process(
+            exe, args, {{fds[0], 3}, {fds[1], 4}, {fds[2], 5}, {fds[3], 6}}, z->pid_);
+      },
+      &tries);
   if (ec) {
     give_up("cannot start the forkserver: cannot run '" + exe + "' (tried " +
                 std::to_string(tries) + " times)",
@@ -219,6 +223,8 @@ bool zygote::read_report() {
   status_record r{};
   // The zygote writes whole records (a pipe write under PIPE_BUF is atomic): one is there.
   const bool got = platform::read_all(statuses_, &r, sizeof r);
+  // The watcher's wait makes the pipe non-blocking: a wake-up with nothing to read is no end.
+  if (!got && errno == EAGAIN) return true;
   std::function<void()> listener;
   std::map<int, std::function<void()>> orphans;
   {

@@ -1,5 +1,5 @@
 #pragma once
-// Operating-system calls about processes: identity, starting, ending, signals, exit watching.
+// Operating-system calls about processes: identity, starting, ending, signals.
 // One implementation per platform (process.posix.cpp, process.windows.cpp); pipes, wake-ups,
 // memory and shared memory have headers of their own beside this one.
 //
@@ -59,21 +59,25 @@ std::string signal_name(int signal);
 /// violation" for an NTSTATUS), or an empty string for a plain exit code.
 std::string exit_code_meaning(int code);
 
-/// Starts `exe` with `args` (after the program name) and the current environment; the child
-/// gets each `(fd, target)` of `inherit` as descriptor `target` and no other descriptor above
-/// stderr (on Windows: each handle `fd` under its own value, `target` unused, and no other
-/// handle; the child is placed in a job that ends with this process). Returns the child's pid.
-/// Throws `std::system_error`.
+/// POSIX: starts `exe` with `args` (after the program name) and the current environment; the
+/// child gets each `(fd, target)` of `inherit` as descriptor `target` (sources numbered above
+/// every target) and no other descriptor above stderr. Sets `pid`; returns the error.
+/// (Windows: Boost.Process's launcher starts children, launch/children.windows.cpp.)
 ///
 /// Safe from a multi-threaded process: nothing runs in the child between fork and exec that
 /// could need a lock another thread holds.
-int spawn_process(const std::string& exe, const std::vector<std::string>& args,
-                  const std::vector<std::pair<int, int>>& inherit);
+std::error_code spawn_process(const std::string& exe, const std::vector<std::string>& args,
+                              const std::vector<std::pair<int, int>>& inherit, int& pid);
+
+/// Windows: places the process behind `handle` in the job that ends with this process, however
+/// it ends. POSIX: does nothing (a worker's lifeline ends it).
+void join_worker_job(int handle) noexcept;
 
 /// Decodes how a process ended from a wait status (POSIX `waitpid`'s; on Windows an exit code).
 exit_status exit_status_of(int wait_status) noexcept;
 
-/// Waits for the child `pid` to end and collects its status (it is reaped).
+/// POSIX: waits for the child `pid` to end and collects its status (it is reaped). (Windows:
+/// a child's Boost.Process object reaps it.)
 exit_status reap(int pid) noexcept;
 
 /// Kills the process `pid` at once (SIGKILL / TerminateProcess).
@@ -91,34 +95,5 @@ void terminate_handle(int handle) noexcept;
 /// Prepares a new worker process: default signal handlers, nothing blocked, interactive
 /// interrupts (Ctrl-C) ignored, and on Windows no crash dialog.
 void reset_signals_in_worker() noexcept;
-
-/// Calls a function once for each watched child process when it ends, from one thread of its own.
-///
-/// Thread-safe. Learns of each exit from the operating system (pidfd on Linux, process handles on
-/// Windows), not by polling.
-class exit_watcher {
- public:
-  exit_watcher();
-  ~exit_watcher();
-  exit_watcher(const exit_watcher&) = delete;
-  exit_watcher& operator=(const exit_watcher&) = delete;
-
-  /// Calls `on_exit` once when `pid` ends (or has already ended); does not reap it. Fails where
-  /// the system cannot name the process for good (Linux: no pidfd, as under valgrind).
-  std::error_code watch(int pid, std::function<void()> on_exit);
-  /// POSIX: calls `on_ready` each time `fd` reports one of `events` (or an error or hang-up)
-  /// until it returns false. Takes `fd`: it is closed then, at `stop`, or if this fails.
-  /// Elsewhere: fails with `not_supported`.
-  std::error_code watch_descriptor(int fd, short events, std::function<bool()> on_ready);
-  /// Starts the watching thread; `watch` may be called before or after. Throws
-  /// `std::system_error` if the system cannot create the thread.
-  void start();
-  /// Stops the watching thread and destroys the pending callbacks.
-  void stop() noexcept;
-
- private:
-  struct impl;
-  std::unique_ptr<impl> impl_;
-};
 
 }  // namespace mproc::platform

@@ -218,6 +218,7 @@ BOOST_DATA_TEST_CASE(running_out_of_descriptors_is_a_start_error_naming_emfile,
                      bdata::make(mproc_test::methods_under_test()), method) {
   // Built without sanitizers: UBSan's own checks need descriptors too.
   int refused = 0;
+  bool shared_memory_named = false;
   for (int extra = 0; extra <= 12; ++extra) {
     const outcome o =
         run(MPROC_PLAIN_PROBE, {method_name(method), "2", "2", "nofile", std::to_string(extra)});
@@ -230,12 +231,12 @@ BOOST_DATA_TEST_CASE(running_out_of_descriptors_is_a_start_error_naming_emfile,
     BOOST_TEST(o.output.rfind("start_error: ", 0) == 0U, extra << ": " << o.output);
     BOOST_TEST(contains(o.output, "Too many open files (EMFILE)"), extra << ": " << o.output);
     BOOST_TEST(contains(o.output, "RLIMIT_NOFILE"), extra << ": " << o.output);
+    shared_memory_named =
+        shared_memory_named || contains(o.output, "cannot create its shared memory");
   }
   BOOST_TEST(refused >= 3);
-  if (method == mproc::start_method::spawn) {
-    check_start_error(run(MPROC_PLAIN_PROBE, {"spawn", "2", "2", "nofile", "1"}),
-                      {"cannot create its shared memory", "EMFILE"});
-  }
+  // Some limit lets the pool's own descriptors open and then refuses a worker's segment.
+  if (method == mproc::start_method::spawn) BOOST_TEST(shared_memory_named);
 }
 
 BOOST_TEST_DECORATOR(*boost::unit_test::precondition(needs_root()))
