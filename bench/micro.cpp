@@ -7,6 +7,7 @@
 
 #include <benchmark/benchmark.h>
 
+#include <cstdlib>
 #include <map>
 #include <numeric>
 #include <string>
@@ -31,7 +32,9 @@ ch::message_header header_for(std::size_t size, std::uint64_t id) {
 // One message of `range(0)` bytes to a thread that sends it back, over a segment's two rings.
 void channel_round_trip(benchmark::State& state) {
   const auto size = static_cast<std::size_t>(state.range(0));
-  auto seg = ch::segment::create(std::size_t{1} << 20);
+  std::error_code ec;
+  auto seg = ch::segment::create(std::size_t{1} << 20, ec);
+  if (!seg) std::abort();
   ch::endpoint parent = seg->parent_endpoint();
   ch::endpoint worker = seg->worker_endpoint();
   std::thread echo([&] {

@@ -8,6 +8,10 @@ function(mproc_target_options target)
     endif()
   else()
     target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic -Wconversion -Wshadow)
+    if(CMAKE_CXX_COMPILER_ID MATCHES "Clang")
+      # The MPROC_GUARDED_BY / MPROC_REQUIRES annotations (mproc/detail/thread_safety.hpp).
+      target_compile_options(${target} PRIVATE -Wthread-safety)
+    endif()
     if(MINGW)
       target_compile_options(${target} PRIVATE -Wa,-mbig-obj)  # as /bigobj above
     endif()

@@ -23,6 +23,7 @@
 #include "registry.hpp"
 #include "task_memory.hpp"
 
+#include <mproc/detail/thread_safety.hpp>
 #include <mproc/errors.hpp>
 #include <mproc/pool.hpp>
 
@@ -141,24 +142,24 @@ class pool_engine {
   void start_replacement(worker& w);
   void drive(worker& w);
   std::vector<queued_task> take_tasks(worker& w);
-  bool await_work(worker& w, std::unique_lock<std::mutex>& lock);
-  void park(worker& w, std::unique_lock<std::mutex>& lock,
-            std::chrono::steady_clock::time_point deadline);
+  bool await_work(worker& w, detail::unique_lock& lock) MPROC_REQUIRES(mutex_);
+  void park(worker& w, detail::unique_lock& lock, std::chrono::steady_clock::time_point deadline)
+      MPROC_REQUIRES(mutex_);
   static void wake(worker& w);
   static void hand_lane(worker& w, lane from, lane to) noexcept;
-  void wake_all();
-  worker* pick_open(std::size_t payload_size);
+  void wake_all() MPROC_REQUIRES(mutex_);
+  worker* pick_open(std::size_t payload_size) MPROC_REQUIRES(mutex_);
   std::chrono::steady_clock::time_point deadline_of(const worker& w) const;
   void collect_direct(worker& w, task_state& task);
   void release_direct(worker& w);
   void send_tasks(worker& w, std::vector<queued_task>& tasks);
   void collect(worker& w);
   void settle(worker& w, received& r);
-  void finish_head(worker& w);
+  void finish_head(worker& w) MPROC_REQUIRES(mutex_);
   void retire(worker& w, const std::exception_ptr& why, const std::string& task);
   void stop(worker& w);
   bool closing();
-  bool all_gone() const;
+  bool all_gone() const MPROC_REQUIRES(mutex_);
   void start_drivers();
 
   pool_options options_;
@@ -166,18 +167,18 @@ class pool_engine {
   std::unique_ptr<launch::launcher> launcher_;
   std::vector<std::unique_ptr<worker>> workers_;  // their processes end before the launcher
 
-  std::mutex mutex_;
-  std::condition_variable gone_cv_;  // notified (with mutex_) when a worker process ends
-  task_queue queue_;                 // guarded by mutex_
-  bool closed_ = false;              // guarded by mutex_
-  std::size_t idle_ = 0;             // workers with nothing sent; guarded by mutex_
-  bool cancelling_ = false;          // guarded by mutex_
-  std::exception_ptr broken_;        // why the pool stopped by itself; guarded by mutex_
-  std::string last_failure_;         // what ended the last retired worker; guarded by mutex_
-  std::deque<std::chrono::steady_clock::time_point> restarts_;  // guarded by mutex_
-  std::uint64_t next_id_ = 0;                                   // guarded by mutex_
+  detail::mutex mutex_;
+  std::condition_variable gone_cv_;  // notified (with mutex_) when a worker ends
+  task_queue queue_ MPROC_GUARDED_BY(mutex_);
+  bool closed_ MPROC_GUARDED_BY(mutex_) = false;
+  std::size_t idle_ MPROC_GUARDED_BY(mutex_) = 0;  // workers with nothing sent
+  bool cancelling_ MPROC_GUARDED_BY(mutex_) = false;
+  std::exception_ptr broken_ MPROC_GUARDED_BY(mutex_);  // why the pool stopped by itself
+  std::string last_failure_ MPROC_GUARDED_BY(mutex_);   // what ended the last retired worker
+  std::deque<std::chrono::steady_clock::time_point> restarts_ MPROC_GUARDED_BY(mutex_);
+  std::uint64_t next_id_ MPROC_GUARDED_BY(mutex_) = 0;
 
-  std::mutex join_mutex_;  // serialises the joining part of shutdown
+  detail::mutex join_mutex_;  // serialises the joining part of shutdown
 };
 
 pool_engine::pool_engine(const pool_options& options) : options_(options) {
@@ -233,7 +234,7 @@ void pool_engine::start_drivers() {
     } catch (...) {
       const std::exception_ptr refused = std::current_exception();
       {
-        std::lock_guard lock(mutex_);
+        detail::lock_guard lock(mutex_);
         closed_ = true;
         wake_all();
       }
@@ -250,7 +251,7 @@ void pool_engine::start_drivers() {
 // What runs when a worker process of `w` ends: whoever waits for it looks again.
 std::function<void()> pool_engine::exit_callback(worker& w) {
   return [this, &w] {
-    std::lock_guard lock(mutex_);
+    detail::lock_guard lock(mutex_);
     wake(w);
     gone_cv_.notify_all();
   };
@@ -258,7 +259,7 @@ std::function<void()> pool_engine::exit_callback(worker& w) {
 
 // Takes `w`'s process out of the pool; ending it is the caller's (without mutex_).
 std::unique_ptr<launch::worker_process> pool_engine::take_process(worker& w) {
-  std::lock_guard lock(mutex_);
+  detail::lock_guard lock(mutex_);
   return std::move(w.proc);
 }
 
@@ -271,7 +272,7 @@ void pool_engine::start_replacement(worker& w) {
   task_queue dropped;
   std::exception_ptr broken;
   {
-    std::lock_guard lock(mutex_);
+    detail::lock_guard lock(mutex_);
     const auto now = std::chrono::steady_clock::now();
     while (!restarts_.empty() && now - restarts_.front() > std::chrono::minutes(1)) {
       restarts_.pop_front();
@@ -311,7 +312,7 @@ void pool_engine::start_worker(worker& w) {
   proc->handshake(options_.start_timeout);
   proc->send_initializer(options_.initializer);
   proc->await_initializer(options_.initializer, initializer_deadline());
-  std::lock_guard lock(mutex_);
+  detail::lock_guard lock(mutex_);
   w.proc = std::move(proc);
   w.served = 0;
 }
@@ -323,7 +324,7 @@ void pool_engine::start_worker(worker& w) {
 // deadlock.
 std::vector<queued_task> pool_engine::take_tasks(worker& w) {
   std::vector<queued_task> taken;
-  std::unique_lock lock(mutex_);
+  detail::unique_lock lock(mutex_);
   if (w.sent.empty() || w.owner == lane::direct || w.owner == lane::returned) {
     if (!await_work(w, lock)) return taken;
     // A direct task taken over may be a long one: nothing queues behind it until it is done.
@@ -358,7 +359,7 @@ std::vector<queued_task> pool_engine::take_tasks(worker& w) {
 // Waits (with `lock` held) until `w` has work: a queued task, or the direct task to take over.
 // Returns false once the pool is closed and `w` has nothing left. Afterwards the driver owns
 // the worker's ring again: `w` is neither open nor direct.
-bool pool_engine::await_work(worker& w, std::unique_lock<std::mutex>& lock) {
+bool pool_engine::await_work(worker& w, detail::unique_lock& lock) {
   for (;;) {
     const bool gone = w.proc && w.proc->gone();
     if (w.owner == lane::direct || w.owner == lane::returned) {
@@ -384,14 +385,15 @@ bool pool_engine::await_work(worker& w, std::unique_lock<std::mutex>& lock) {
     if (gone && (!closed_ || !queue_.empty())) {
       // The worker died while idle: replace it before a task is sent to it (a task queued
       // meanwhile must not go to the dead one, where it would fail without having run).
-      lock.unlock();
+      // The caller's lock owns mutex_ again when this returns.
+      mutex_.unlock();
       retire(w, nullptr, "(none: it was idle)");
       try {
         start_replacement(w);
       } catch (...) {
         // The next task starts a worker and reports why that fails.
       }
-      lock.lock();
+      mutex_.lock();
       continue;
     }
     if (!w.sent.empty() || !queue_.empty()) return true;
@@ -403,13 +405,13 @@ bool pool_engine::await_work(worker& w, std::unique_lock<std::mutex>& lock) {
   }
 }
 
-void pool_engine::park(worker& w, std::unique_lock<std::mutex>& lock,
+void pool_engine::park(worker& w, detail::unique_lock& lock,
                        std::chrono::steady_clock::time_point deadline) {
   w.parked = true;
   if (deadline == channel::ring::no_deadline()) {
-    w.wake.wait(lock);
+    w.wake.wait(lock.native());
   } else {
-    w.wake.wait_until(lock, deadline);
+    w.wake.wait_until(lock.native(), deadline);
   }
   w.parked = false;
 }
@@ -457,7 +459,7 @@ void pool_engine::collect_direct(worker& w, task_state& task) {
   std::optional<channel::endpoint> ep;
   std::chrono::steady_clock::time_point deadline;
   {
-    std::lock_guard lock(mutex_);
+    detail::lock_guard lock(mutex_);
     ep.emplace(w.proc->endpoint());
     deadline = deadline_of(w);
   }
@@ -466,7 +468,7 @@ void pool_engine::collect_direct(worker& w, task_state& task) {
                         (r.reply.kind == channel::message_kind::result ||
                          r.reply.kind == channel::message_kind::failure);
   {
-    std::lock_guard lock(mutex_);
+    detail::lock_guard lock(mutex_);
     if (!answered || r.reply.id != w.sent.front().id) {
       w.answer = std::move(r);
       hand_lane(w, lane::direct, lane::returned);
@@ -491,7 +493,7 @@ void pool_engine::collect_direct(worker& w, task_state& task) {
 
 // Hands a task sent straight to `w` back to its driver (its waiter claimed it and will not read).
 void pool_engine::release_direct(worker& w) {
-  std::lock_guard lock(mutex_);
+  detail::lock_guard lock(mutex_);
   hand_lane(w, lane::direct, lane::returned);
   wake(w);
 }
@@ -513,7 +515,7 @@ void pool_engine::send_tasks(worker& w, std::vector<queued_task>& tasks) {
   });
   {
     // One lock for the whole batch: the caller and the other drivers contend for it.
-    std::lock_guard lock(mutex_);
+    detail::lock_guard lock(mutex_);
     for (queued_task& t : tasks) {
       channel::message_header h;
       h.kind = channel::message_kind::task;
@@ -588,7 +590,7 @@ void pool_engine::drive(worker& w) {
 }
 
 bool pool_engine::closing() {
-  std::lock_guard lock(mutex_);
+  detail::lock_guard lock(mutex_);
   return closed_;
 }
 
@@ -619,7 +621,7 @@ void pool_engine::settle(worker& w, received& r) {
               r.reply.kind == channel::message_kind::failure)) {
     const std::shared_ptr<task_state> state = head.task.state;
     {
-      std::lock_guard lock(mutex_);
+      detail::lock_guard lock(mutex_);
       finish_head(w);
     }
     if (r.reply.kind == channel::message_kind::result) {
@@ -646,7 +648,7 @@ void pool_engine::retire(worker& w, const std::exception_ptr& why, const std::st
   sent_queue sent;
   bool cancelling = false;
   {
-    std::lock_guard lock(mutex_);
+    detail::lock_guard lock(mutex_);
     sent.swap(w.sent);
     if (!sent.empty()) ++idle_;
     cancelling = cancelling_;
@@ -660,7 +662,7 @@ void pool_engine::retire(worker& w, const std::exception_ptr& why, const std::st
   try {
     std::rethrow_exception(error);
   } catch (const std::exception& e) {
-    std::lock_guard lock(mutex_);
+    detail::lock_guard lock(mutex_);
     last_failure_ = e.what();
   } catch (...) {
   }
@@ -673,7 +675,7 @@ void pool_engine::retire(worker& w, const std::exception_ptr& why, const std::st
     return;
   }
   {
-    std::lock_guard lock(mutex_);
+    detail::lock_guard lock(mutex_);
     for (; !sent.empty(); sent.pop_back()) queue_.push_front(std::move(sent.back().task));
     wake_all();
   }
@@ -696,7 +698,7 @@ std::shared_ptr<task_state> pool_engine::enqueue(std::uint64_t key, std::string_
   std::optional<channel::endpoint> ep;
   channel::message_header h;
   {
-    std::lock_guard lock(mutex_);
+    detail::lock_guard lock(mutex_);
     if (broken_) std::rethrow_exception(broken_);
     if (closed_) throw pool_closed();
     // Queued tasks go first; otherwise an idle worker takes this one straight from this thread.
@@ -724,7 +726,7 @@ std::shared_ptr<task_state> pool_engine::enqueue(std::uint64_t key, std::string_
   // The worker's ring is empty and the message fits: this does not wait for the worker.
   const bool sent = ep->send(h, payload.data()) == channel::io_status::ok;
   recycle_buffer(std::move(payload));
-  std::lock_guard lock(mutex_);
+  detail::lock_guard lock(mutex_);
   state->end_route_send();
   // The driver finds out what happened.
   if (!sent && state->claim_route()) hand_lane(*w, lane::direct, lane::returned);
@@ -736,7 +738,7 @@ std::shared_ptr<task_state> pool_engine::enqueue(std::uint64_t key, std::string_
 void pool_engine::shutdown(bool wait, bool cancel_pending) {
   task_queue dropped;
   {
-    std::lock_guard lock(mutex_);
+    detail::lock_guard lock(mutex_);
     closed_ = true;
     wake_all();
     if (cancel_pending) {
@@ -749,7 +751,7 @@ void pool_engine::shutdown(bool wait, bool cancel_pending) {
   }
   for (queued_task& t : dropped) t.state->cancel();
   if (!wait) return;
-  std::lock_guard join_lock(join_mutex_);
+  detail::lock_guard join_lock(join_mutex_);
   for (auto& w : workers_) {
     if (w->driver.joinable()) w->driver.join();
   }
@@ -762,7 +764,7 @@ void pool_engine::shutdown(bool wait, bool cancel_pending) {
 void pool_engine::end_workers(bool kill) {
   task_queue dropped;
   {
-    std::unique_lock lock(mutex_);
+    detail::unique_lock lock(mutex_);
     closed_ = true;
     cancelling_ = true;
     dropped.swap(queue_);
@@ -775,7 +777,8 @@ void pool_engine::end_workers(bool kill) {
         w->proc->terminate();
       }
     }
-    if (!kill && !gone_cv_.wait_for(lock, exit_grace, [this] { return all_gone(); })) {
+    if (!kill && !gone_cv_.wait_for(lock.native(), exit_grace,
+                                    [this]() MPROC_REQUIRES(mutex_) { return all_gone(); })) {
       for (auto& w : workers_) {
         if (w->proc) w->proc->kill();  // SIGTERM was not enough
       }

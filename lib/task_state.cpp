@@ -53,71 +53,83 @@ void report_callback_failure(std::string_view task, std::exception_ptr error) no
 }
 
 bool task_state::try_start() {
-  std::lock_guard lock(mutex_);
+  lock_guard lock(mutex_);
   if (status_ != status::pending) return false;
   status_ = status::running;
   return true;
 }
 
 bool task_state::cancel() {
-  std::unique_lock lock(mutex_);
+  unique_lock lock(mutex_);
   if (status_ != status::pending) return cancelled_;
   error_ = std::make_exception_ptr(cancelled_error());
   cancelled_ = true;
-  complete(lock);
+  std::vector<std::function<void()>> callbacks = complete();
+  lock.unlock();
+  announce(callbacks);
   return true;
 }
 
 bool task_state::cancelled() const {
-  std::lock_guard lock(mutex_);
+  lock_guard lock(mutex_);
   return cancelled_;
 }
 
 bool task_state::running() const {
-  std::lock_guard lock(mutex_);
+  lock_guard lock(mutex_);
   return status_ == status::running;
 }
 
 std::exception_ptr task_state::error() const {
-  std::unique_lock lock(mutex_);
+  unique_lock lock(mutex_);
   await_done(lock);
   return error_;
 }
 
 void task_state::set_value(std::vector<char> bytes) {
-  std::unique_lock lock(mutex_);
+  unique_lock lock(mutex_);
   if (status_ == status::done) return;
   value_ = std::move(bytes);
-  complete(lock);
+  std::vector<std::function<void()>> callbacks = complete();
+  lock.unlock();
+  announce(callbacks);
 }
 
 void task_state::set_object(std::shared_ptr<void> object) {
-  std::unique_lock lock(mutex_);
+  unique_lock lock(mutex_);
   if (status_ == status::done) return;
   object_ = std::move(object);
-  complete(lock);
+  std::vector<std::function<void()>> callbacks = complete();
+  lock.unlock();
+  announce(callbacks);
 }
 
 std::shared_ptr<void> task_state::take_object() {
-  std::unique_lock lock(mutex_);
+  unique_lock lock(mutex_);
   await_done(lock);
   if (error_) std::rethrow_exception(error_);
   return std::move(object_);
 }
 
 void task_state::set_error(std::exception_ptr error) {
-  std::unique_lock lock(mutex_);
+  unique_lock lock(mutex_);
   if (status_ == status::done) return;
   error_ = std::move(error);
-  complete(lock);
+  std::vector<std::function<void()>> callbacks = complete();
+  lock.unlock();
+  announce(callbacks);
 }
 
-void task_state::complete(std::unique_lock<std::mutex>& lock) {
+// Marks the task done; returns the callbacks that `announce` runs once mutex_ is released.
+std::vector<std::function<void()>> task_state::complete() {
   status_ = status::done;
   done_.store(true, std::memory_order_release);
   std::vector<std::function<void()>> callbacks = std::move(callbacks_);
   callbacks_.clear();
-  lock.unlock();
+  return callbacks;
+}
+
+void task_state::announce(std::vector<std::function<void()>>& callbacks) const {
   done_cv_.notify_all();
   for (auto& callback : callbacks) run_callback(callback);
 }
@@ -154,45 +166,47 @@ void task_state::release_route() const {
   if (claim_route()) route_->release(const_cast<task_state&>(*this));
 }
 
-// Waits for completion with `lock` held on return. A task sent straight to a worker is
-// collected by this thread; otherwise it spins a little first, unlocked, since a short task's
-// result often arrives within microseconds.
-void task_state::await_done(std::unique_lock<std::mutex>& lock) const {
+// Waits for completion, with mutex_ held on return (`lock`, the caller's, owns it throughout
+// as far as it knows). A task sent straight to a worker is collected by this thread; otherwise
+// it spins a little first, unlocked, since a short task's result often arrives within
+// microseconds.
+void task_state::await_done(unique_lock& lock) const {
   if (status_ == status::done) return;
-  lock.unlock();
+  mutex_.unlock();
   if (claim_route()) route_->collect(const_cast<task_state&>(*this));
   thread_local spinner spin;
   spin.spin([this] { return done_.load(std::memory_order_acquire); });
-  lock.lock();
-  done_cv_.wait(lock, [this] { return status_ == status::done; });
+  mutex_.lock();
+  done_cv_.wait(lock.native(), [this]() MPROC_REQUIRES(mutex_) { return status_ == status::done; });
 }
 
 bool task_state::ready() const {
   release_route();
-  std::lock_guard lock(mutex_);
+  lock_guard lock(mutex_);
   return status_ == status::done;
 }
 
 void task_state::wait() const {
-  std::unique_lock lock(mutex_);
+  unique_lock lock(mutex_);
   await_done(lock);
 }
 
 bool task_state::wait_until(std::chrono::steady_clock::time_point deadline) const {
   release_route();
-  std::unique_lock lock(mutex_);
-  return done_cv_.wait_until(lock, deadline, [this] { return status_ == status::done; });
+  unique_lock lock(mutex_);
+  return done_cv_.wait_until(lock.native(), deadline,
+                             [this]() MPROC_REQUIRES(mutex_) { return status_ == status::done; });
 }
 
 std::vector<char> task_state::take() {
-  std::unique_lock lock(mutex_);
+  unique_lock lock(mutex_);
   await_done(lock);
   if (error_) std::rethrow_exception(error_);
   return std::move(value_);
 }
 
 void task_state::on_done(std::function<void()> callback) {
-  std::unique_lock lock(mutex_);
+  unique_lock lock(mutex_);
   if (status_ != status::done) {
     callbacks_.push_back(std::move(callback));
     lock.unlock();
@@ -221,7 +235,7 @@ void wait_with_progress(const std::vector<std::shared_ptr<task_state>>& chunks,
 
 void completion_queue::push(std::size_t index) {
   {
-    std::lock_guard lock(mutex_);
+    lock_guard lock(mutex_);
     ready_.push_back(index);
   }
   cv_.notify_one();
@@ -229,8 +243,11 @@ void completion_queue::push(std::size_t index) {
 
 bool completion_queue::pop_until(std::chrono::steady_clock::time_point deadline,
                                  std::size_t& index) {
-  std::unique_lock lock(mutex_);
-  if (!cv_.wait_until(lock, deadline, [this] { return !ready_.empty(); })) return false;
+  unique_lock lock(mutex_);
+  if (!cv_.wait_until(lock.native(), deadline,
+                      [this]() MPROC_REQUIRES(mutex_) { return !ready_.empty(); })) {
+    return false;
+  }
   index = ready_.front();
   ready_.pop_front();
   return true;
@@ -276,8 +293,8 @@ wait_result wait_states(const std::vector<task_state*>& states, return_when when
 }
 
 std::size_t completion_queue::pop() {
-  std::unique_lock lock(mutex_);
-  cv_.wait(lock, [this] { return !ready_.empty(); });
+  unique_lock lock(mutex_);
+  cv_.wait(lock.native(), [this]() MPROC_REQUIRES(mutex_) { return !ready_.empty(); });
   const std::size_t index = ready_.front();
   ready_.pop_front();
   return index;

@@ -36,6 +36,14 @@ namespace bdata = boost::unit_test::data;
 
 namespace {
 
+// A new segment whose rings hold `capacity` bytes each; fails the test if there is none.
+std::shared_ptr<ch::segment> new_segment(std::size_t capacity) {
+  std::error_code ec;
+  auto seg = ch::segment::create(capacity, ec);
+  BOOST_TEST_REQUIRE(!ec, "segment::create: " << ec.message());
+  return seg;
+}
+
 std::vector<char> pattern(std::size_t n) {
   std::vector<char> v(n);
   for (std::size_t i = 0; i < n; ++i) v[i] = static_cast<char>(i * 7 + (i >> 11));
@@ -57,8 +65,8 @@ ch::message_header header_for(std::size_t size) {
 BOOST_AUTO_TEST_SUITE(channel)
 
 BOOST_AUTO_TEST_CASE(segments_have_unpredictable_names_and_vanish_with_their_owner) {
-  auto a = ch::segment::create(4096);
-  auto b = ch::segment::create(4096);
+  auto a = new_segment(4096);
+  auto b = new_segment(4096);
   BOOST_TEST(a->name() != b->name());
   const std::string prefix = "mproc-" + std::to_string(mproc_test::current_pid()) + "-";
   BOOST_TEST(a->name().rfind(prefix, 0) == 0U);
@@ -74,8 +82,8 @@ BOOST_AUTO_TEST_CASE(segments_are_owner_only_and_their_names_can_be_removed_earl
                          "file modes and early unlinking; a Windows section has the creator's "
                          "default security and no name apart from its handles"})) {
 #if !defined(_WIN32)
-  auto a = ch::segment::create(4096);
-  auto b = ch::segment::create(4096);
+  auto a = new_segment(4096);
+  auto b = new_segment(4096);
   struct stat st {};
   BOOST_TEST_REQUIRE(::stat(("/dev/shm/" + a->name()).c_str(), &st) == 0);
   BOOST_TEST((st.st_mode & 0777) == 0600U);
@@ -104,7 +112,7 @@ void send_across(ch::segment& seg, const std::vector<char>& sent, ch::message_he
 }  // namespace
 
 BOOST_AUTO_TEST_CASE(a_message_larger_than_the_ring_streams_through_intact) {
-  auto seg = ch::segment::create(4096);
+  auto seg = new_segment(4096);
   const std::vector<char> sent = pattern(1 << 20);
   ch::message_header h;
   std::vector<char> received;
@@ -119,7 +127,7 @@ BOOST_AUTO_TEST_CASE(a_large_message_is_received_into_a_recycled_buffer_with_onl
   std::vector<char> old = pattern(std::size_t{3} << 20);
   const void* const old_memory = old.data();
   mproc::detail::recycle_buffer(std::move(old));
-  auto seg = ch::segment::create(std::size_t{1} << 20);
+  auto seg = new_segment(std::size_t{1} << 20);
   const std::vector<char> sent(std::size_t{2} << 20, 'n');  // smaller: old bytes would show
   ch::message_header h;
   std::vector<char> received;
@@ -252,7 +260,7 @@ BOOST_AUTO_TEST_CASE(task_memory_is_left_out_of_a_forked_child_which_starts_its_
 }
 
 BOOST_AUTO_TEST_CASE(many_small_messages_keep_their_order) {
-  auto seg = ch::segment::create(4096);
+  auto seg = new_segment(4096);
   ch::endpoint parent = seg->parent_endpoint();
   ch::endpoint worker = seg->worker_endpoint();
   constexpr int n = 5000;
@@ -278,7 +286,7 @@ BOOST_AUTO_TEST_CASE(many_small_messages_keep_their_order) {
 }
 
 BOOST_AUTO_TEST_CASE(a_reader_stops_waiting_at_its_deadline) {
-  auto seg = ch::segment::create(4096);
+  auto seg = new_segment(4096);
   ch::endpoint parent = seg->parent_endpoint();
   ch::message_header h;
   std::vector<char> payload;
@@ -288,7 +296,7 @@ BOOST_AUTO_TEST_CASE(a_reader_stops_waiting_at_its_deadline) {
 }
 
 BOOST_AUTO_TEST_CASE(a_dead_worker_wakes_a_waiting_reader_and_a_blocked_writer) {
-  auto seg = ch::segment::create(4096);
+  auto seg = new_segment(4096);
   ch::endpoint parent = seg->parent_endpoint();
   auto reader = std::async(std::launch::async, [&] {
     ch::message_header h;
@@ -310,7 +318,7 @@ BOOST_AUTO_TEST_CASE(a_dead_worker_wakes_a_waiting_reader_and_a_blocked_writer) 
 BOOST_AUTO_TEST_CASE(a_death_at_any_moment_of_a_wait_ends_it) {
   using clock = std::chrono::steady_clock;
   for (int i = 0; i < 3000; ++i) {
-    auto seg = ch::segment::create(4096);
+    auto seg = new_segment(4096);
     ch::endpoint parent = seg->parent_endpoint();
     std::atomic<bool> waiting{false};
     std::thread killer([&] {
@@ -330,7 +338,7 @@ BOOST_AUTO_TEST_CASE(a_death_at_any_moment_of_a_wait_ends_it) {
 }
 
 BOOST_AUTO_TEST_CASE(data_written_before_the_peer_died_is_still_delivered) {
-  auto seg = ch::segment::create(4096);
+  auto seg = new_segment(4096);
   ch::endpoint parent = seg->parent_endpoint();
   ch::endpoint worker = seg->worker_endpoint();
   const std::vector<char> last = pattern(100);
@@ -344,7 +352,7 @@ BOOST_AUTO_TEST_CASE(data_written_before_the_peer_died_is_still_delivered) {
 }
 
 BOOST_AUTO_TEST_CASE(a_header_with_a_bad_magic_or_checksum_is_a_serialization_error) {
-  auto seg = ch::segment::create(4096);
+  auto seg = new_segment(4096);
   ch::endpoint parent = seg->parent_endpoint();
   ch::endpoint worker = seg->worker_endpoint();
   ch::message_header h = header_for(0);
@@ -365,7 +373,7 @@ BOOST_AUTO_TEST_CASE(a_header_with_a_bad_magic_or_checksum_is_a_serialization_er
 }
 
 BOOST_AUTO_TEST_CASE(a_header_that_lies_about_its_size_does_not_allocate_it) {
-  auto seg = ch::segment::create(4096);
+  auto seg = new_segment(4096);
   ch::endpoint parent = seg->parent_endpoint();
   ch::endpoint worker = seg->worker_endpoint();
   const std::vector<char> some = pattern(100);

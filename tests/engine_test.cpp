@@ -73,7 +73,9 @@ class fake_launcher final : public mproc::launch::launcher {
     if (p.what == fault::refuse_launch) throw mproc::start_error("fake: launch refused");
     auto w = std::make_unique<worker>();
     w->p = p;
-    w->seg = mproc::channel::segment::open(seg.name());
+    std::error_code ec;  // (Boost.Test is not for driver threads: a start error tells instead)
+    w->seg = mproc::channel::segment::open(seg.name(), ec);
+    if (ec) throw mproc::start_error("fake: cannot open the segment: " + ec.message());
     worker* raw = w.get();
     const int pid = next_pid_++;
     w->thread = std::thread([this, raw, secret] {

@@ -244,9 +244,9 @@ class completion_queue {
   bool pop_until(std::chrono::steady_clock::time_point deadline, std::size_t& index);
 
  private:
-  std::mutex mutex_;
+  mutex mutex_;
   std::condition_variable cv_;
-  std::deque<std::size_t> ready_;  // guarded by mutex_
+  std::deque<std::size_t> ready_ MPROC_GUARDED_BY(mutex_);
 };
 
 }  // namespace detail

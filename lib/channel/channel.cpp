@@ -21,21 +21,27 @@ struct segment::mapping {
   platform::shared_memory memory;
 };
 
-void segment::attach_wakers(bool create) {
+std::error_code segment::attach_wakers(bool create) {
   // Named after the segment: whoever can open the segment can open these (Windows only; the
   // futex needs none).
-  for (std::size_t i = 0; i < wakers_.size(); ++i) {
-    wakers_[i] = platform::open_wake_handle(name_ + "-w" + std::to_string(i), create);
+  std::error_code ec;
+  for (std::size_t i = 0; i < wakers_.size() && !ec; ++i) {
+    wakers_[i] = platform::open_wake_handle(name_ + "-w" + std::to_string(i), create, ec);
   }
+  return ec;
 }
 
-std::shared_ptr<segment> segment::create(std::size_t capacity) {
+std::shared_ptr<segment> segment::create(std::size_t capacity, std::error_code& ec) {
   std::shared_ptr<segment> s(new segment());
-  s->name_ = "mproc-" + std::to_string(platform::current_pid()) + "-" + platform::random_hex(12);
-  s->mapping_ = std::make_unique<mapping>(
-      mapping{platform::shared_memory::create(s->name_, header_space + 2 * capacity)});
-  s->linked_ = true;
-  s->attach_wakers(true);
+  std::string suffix;
+  if ((ec = platform::random_hex(12, suffix))) return nullptr;
+  s->name_ = "mproc-" + std::to_string(platform::current_pid()) + "-" + suffix;
+  platform::shared_memory memory =
+      platform::shared_memory::create(s->name_, header_space + 2 * capacity, ec);
+  if (ec) return nullptr;
+  s->mapping_ = std::make_unique<mapping>(mapping{std::move(memory)});
+  s->linked_ = true;  // from here on the destructor removes the name
+  if ((ec = s->attach_wakers(true))) return nullptr;
   auto* base = static_cast<char*>(s->mapping_->memory.address());
   s->header_ = new (base) segment_header();
   s->header_->capacity = capacity;
@@ -44,17 +50,20 @@ std::shared_ptr<segment> segment::create(std::size_t capacity) {
   return s;
 }
 
-std::shared_ptr<segment> segment::open(const std::string& name) {
+std::shared_ptr<segment> segment::open(const std::string& name, std::error_code& ec) {
   std::shared_ptr<segment> s(new segment());
   s->name_ = name;
-  s->mapping_ = std::make_unique<mapping>(mapping{platform::shared_memory::open(name)});
+  platform::shared_memory memory = platform::shared_memory::open(name, ec);
+  if (ec) return nullptr;
+  s->mapping_ = std::make_unique<mapping>(mapping{std::move(memory)});
   s->linked_ = true;  // this side may remove the name too
-  s->attach_wakers(false);
+  if ((ec = s->attach_wakers(false))) return nullptr;
   auto* base = static_cast<char*>(s->mapping_->memory.address());
   s->header_ = std::launder(reinterpret_cast<segment_header*>(base));
   const std::uint64_t capacity = s->header_->capacity;
   if (capacity == 0 || header_space + 2 * capacity > s->mapping_->memory.size()) {
-    throw start_error("cannot attach to the pool's shared memory: the segment is malformed");
+    ec = std::make_error_code(std::errc::bad_message);
+    return nullptr;
   }
   s->to_worker_data_ = base + header_space;
   s->to_parent_data_ = base + header_space + capacity;

@@ -30,10 +30,12 @@ struct endpoint;
 /// A mapped shared-memory segment for one worker, created owner-only under an unpredictable name.
 class segment {
  public:
-  /// Creates and maps a new segment whose rings hold `capacity` bytes each.
-  static std::shared_ptr<segment> create(std::size_t capacity);
-  /// Opens and maps the segment called `name` (in a spawned worker).
-  static std::shared_ptr<segment> open(const std::string& name);
+  /// Creates and maps a new segment whose rings hold `capacity` bytes each. On failure sets
+  /// `ec` and returns null.
+  static std::shared_ptr<segment> create(std::size_t capacity, std::error_code& ec);
+  /// Opens and maps the segment called `name` (in a spawned worker). On failure sets `ec`
+  /// (`bad_message` for a segment that is not a channel's) and returns null.
+  static std::shared_ptr<segment> open(const std::string& name, std::error_code& ec);
 
   ~segment();
   segment(const segment&) = delete;
@@ -55,7 +57,7 @@ class segment {
 
  private:
   segment() = default;
-  void attach_wakers(bool create);
+  std::error_code attach_wakers(bool create);
   ring_wakers wakers_for_to_worker() const noexcept { return {wakers_[0], wakers_[1]}; }
   ring_wakers wakers_for_to_parent() const noexcept { return {wakers_[2], wakers_[3]}; }
 

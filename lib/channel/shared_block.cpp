@@ -50,14 +50,14 @@ bool keeping_recent = false;                        // guarded by views_mutex
 
 std::shared_ptr<shared_block> shared_block::create(std::size_t bytes) {
   // The same prefix as the channel's segments: one killed while holding it is cleaned up too.
-  std::string name =
-      "mproc-" + std::to_string(platform::current_pid()) + "-a" + platform::random_hex(12);
+  std::string suffix;
+  std::error_code ec = platform::random_hex(12, suffix);
+  const std::string name = "mproc-" + std::to_string(platform::current_pid()) + "-a" + suffix;
   std::optional<platform::shared_memory> created;
-  try {
-    created.emplace(platform::shared_memory::create(name, bytes == 0 ? 1 : bytes));
-  } catch (const std::system_error& e) {
+  if (!ec) created.emplace(platform::shared_memory::create(name, bytes == 0 ? 1 : bytes, ec));
+  if (ec) {
     throw error("cannot create a shared_array of " + std::to_string(bytes) +
-                " bytes: " + platform::explain_refusal(e.code()));
+                " bytes: " + platform::explain_refusal(ec));
   }
   platform::shared_memory memory = std::move(*created);
   try {
@@ -78,7 +78,9 @@ std::shared_ptr<shared_block> shared_block::open(const std::string& name, std::s
     if (auto block = it->second.lock()) return block;
   }
   try {
-    platform::shared_memory memory = platform::shared_memory::open(name);
+    std::error_code ec;
+    platform::shared_memory memory = platform::shared_memory::open(name, ec);
+    if (ec) throw std::system_error(ec);
     if (memory.size() < bytes) {
       throw serialization_error("cannot map shared_array '" + name + "': it is smaller than " +
                                 std::to_string(bytes) + " bytes");

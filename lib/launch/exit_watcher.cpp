@@ -44,10 +44,11 @@ exit_watcher::~exit_watcher() { stop(); }
 
 boost::asio::io_context& exit_watcher::context() noexcept { return *impl_->context; }
 
-void exit_watcher::start() {
-  if (error_) throw std::system_error(error_);
-  if (impl_->thread.joinable()) return;
-  impl_->thread = platform::start_own_thread([this] { impl_->context->run(); });
+std::error_code exit_watcher::start() {
+  if (error_ || impl_->thread.joinable()) return error_;
+  std::error_code ec;
+  impl_->thread = platform::start_own_thread([this] { impl_->context->run(); }, ec);
+  return ec;
 }
 
 void exit_watcher::stop() noexcept {

@@ -39,9 +39,9 @@ class exit_watcher {
   /// this fails. Elsewhere: fails with `not_supported`.
   std::error_code watch_descriptor(int fd, short events, std::function<bool()> on_ready);
 
-  /// Starts the thread; `watch` may be called before or after. Throws `std::system_error` if
-  /// the system cannot create the thread, or with `error()`.
-  void start();
+  /// Starts the thread; `watch` may be called before or after. Returns `error()`, or why the
+  /// system cannot create the thread.
+  std::error_code start();
   /// Stops the thread and destroys the pending callbacks without calling them.
   void stop() noexcept;
 

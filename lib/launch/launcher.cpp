@@ -39,11 +39,9 @@ void launcher::start_watching() {
     std::rethrow_exception(
         refusal_error("cannot start a pool: cannot set up the watching of workers' exits", ec));
   }
-  try {
-    watcher_.start();
-  } catch (const std::system_error& e) {
+  if (const std::error_code ec = watcher_.start()) {
     std::rethrow_exception(refusal_error(
-        "cannot start a pool: cannot start its thread that watches workers' exits", e.code()));
+        "cannot start a pool: cannot start its thread that watches workers' exits", ec));
   }
 }
 
@@ -52,20 +50,18 @@ std::unique_ptr<worker_process> launcher::start_worker(std::function<void()> on_
   std::string secret;
   started s;
   for (int attempt = 1;; ++attempt) {
-    try {
-      seg = channel::segment::create(ring_capacity);
-    } catch (const std::system_error& e) {
+    std::error_code ec;
+    seg = channel::segment::create(ring_capacity, ec);
+    if (ec) {
       const std::string size = std::to_string(2 * ring_capacity >> 20) + " MiB";
-      std::rethrow_exception(refusal_error(
-          "cannot start worker: cannot create its shared memory (" + size + ")", e.code()));
+      std::rethrow_exception(
+          refusal_error("cannot start worker: cannot create its shared memory (" + size + ")", ec));
     }
     // The worker gets the secret through a channel only it and this process hold (its
     // lifeline, or the zygote's request pipe): a process that merely opened the segment
     // cannot pass for it.
-    try {
-      secret = platform::random_hex(worker::secret_size / 2);
-    } catch (const std::system_error& e) {
-      std::rethrow_exception(refusal_error("cannot start worker: no random secret", e.code()));
+    if ((ec = platform::random_hex(worker::secret_size / 2, secret))) {
+      std::rethrow_exception(refusal_error("cannot start worker: no random secret", ec));
     }
     try {
       s = launch(*seg, secret);
@@ -146,12 +142,13 @@ void replace_launchers_for_tests(std::function<std::unique_ptr<launcher>(start_m
 }
 
 std::thread start_thread(std::function<void()> body, const std::string& role) {
-  try {
-    return platform::start_own_thread(std::move(body));
-  } catch (const std::system_error& e) {
+  std::error_code ec;
+  std::thread t = platform::start_own_thread(std::move(body), ec);
+  if (ec) {
     std::rethrow_exception(
-        refusal_error("cannot start a pool: cannot start its thread that " + role, e.code()));
+        refusal_error("cannot start a pool: cannot start its thread that " + role, ec));
   }
+  return t;
 }
 
 bool unclaimed_process(const std::vector<std::string>& args);

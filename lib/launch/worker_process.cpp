@@ -173,19 +173,19 @@ platform::exit_status worker_process::request_exit(std::chrono::nanoseconds grac
 }
 
 void worker_process::kill() noexcept {
-  std::lock_guard lock(mutex_);
+  detail::lock_guard lock(mutex_);
   // Once `end` has it, the process is killed there, and its pid may soon be reaped.
   if (!ending_) owner_.signal(pid_, handle_, false, gone());
 }
 
 void worker_process::terminate() noexcept {
-  std::lock_guard lock(mutex_);
+  detail::lock_guard lock(mutex_);
   if (!ending_) owner_.signal(pid_, handle_, true, gone());
 }
 
 platform::exit_status worker_process::end() noexcept {
   {
-    std::lock_guard lock(mutex_);
+    detail::lock_guard lock(mutex_);
     if (ending_) return status_;
     ending_ = true;
     // First the lifeline: a worker that can still read it leaves by itself.
@@ -195,7 +195,7 @@ platform::exit_status worker_process::end() noexcept {
   }
   // Without the lock: `kill` from another thread returns at once meanwhile.
   const platform::exit_status st = owner_.reap(pid_, clock::now() + reap_limit);
-  std::lock_guard lock(mutex_);
+  detail::lock_guard lock(mutex_);
   status_ = st;
   owner_.release(handle_, -1);
   handle_ = -1;

@@ -7,6 +7,7 @@
 #include "launch/launcher.hpp"
 #include "platform/process.hpp"
 
+#include <mproc/detail/thread_safety.hpp>
 #include <mproc/initializer.hpp>
 
 #include <atomic>
@@ -83,11 +84,11 @@ class worker_process {
   std::atomic<phase> phase_{phase::started};
   std::shared_ptr<std::atomic<bool>> gone_;
 
-  std::mutex mutex_;              // serialises kills with the end of the process
-  int handle_ = -1;               // names the process for kills (a pidfd), or -1; guarded by mutex_
-  int lifeline_ = -1;             // guarded by mutex_
-  bool ending_ = false;           // end() has taken the process over; guarded by mutex_
-  platform::exit_status status_;  // guarded by mutex_ once ending_
+  detail::mutex mutex_;                       // serialises kills with the end of the process
+  int handle_ MPROC_GUARDED_BY(mutex_) = -1;  // names the process for kills (a pidfd), or -1
+  int lifeline_ MPROC_GUARDED_BY(mutex_) = -1;
+  bool ending_ MPROC_GUARDED_BY(mutex_) = false;  // end() has taken the process over
+  platform::exit_status status_ MPROC_GUARDED_BY(mutex_);
 };
 
 }  // namespace mproc::launch

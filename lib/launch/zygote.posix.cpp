@@ -170,7 +170,7 @@ zygote::~zygote() {
 }
 
 zygote::launched zygote::launch(const std::string& name, const std::string& secret) {
-  std::lock_guard lock(request_mutex_);
+  detail::lock_guard lock(request_mutex_);
   launched out;
   if (dead()) {
     out.unresponsive = "is gone";
@@ -204,13 +204,13 @@ zygote::launched zygote::launch(const std::string& name, const std::string& secr
     out.error = std::error_code(-reply, std::generic_category());
     return out;
   }
-  std::lock_guard report_lock(report_mutex_);
+  detail::lock_guard report_lock(report_mutex_);
   mark_dead();
   return out;
 }
 
 void zygote::on_report(int pid, std::function<void()> on_exit) {
-  std::unique_lock lock(report_mutex_);
+  detail::unique_lock lock(report_mutex_);
   if (dead_ || reported_.count(pid) != 0) {
     lock.unlock();
     on_exit();
@@ -228,7 +228,7 @@ bool zygote::read_report() {
   std::function<void()> listener;
   std::map<int, std::function<void()>> orphans;
   {
-    std::lock_guard lock(report_mutex_);
+    detail::lock_guard lock(report_mutex_);
     if (got) {
       reported_[r.pid] = platform::exit_status_of(r.status);
       if (const auto it = listeners_.find(r.pid); it != listeners_.end()) {
@@ -248,8 +248,10 @@ bool zygote::read_report() {
 }
 
 platform::exit_status zygote::reap(int pid, clock::time_point deadline) {
-  std::unique_lock lock(report_mutex_);
-  if (!reported_cv_.wait_until(lock, deadline, [&] { return dead_ || reported_.count(pid); })) {
+  detail::unique_lock lock(report_mutex_);
+  if (!reported_cv_.wait_until(lock.native(), deadline, [&]() MPROC_REQUIRES(report_mutex_) {
+        return dead_ || reported_.count(pid) != 0;
+      })) {
     std::fprintf(stderr,
                  "mproc: the zygote (pid %d) did not report the end of worker %d in time "
                  "(stopped by a signal or a debugger?); it is replaced\n",
@@ -264,7 +266,7 @@ platform::exit_status zygote::reap(int pid, clock::time_point deadline) {
 }
 
 bool zygote::dead() const {
-  std::lock_guard lock(report_mutex_);
+  detail::lock_guard lock(report_mutex_);
   return dead_;
 }
 
@@ -277,7 +279,7 @@ void zygote::mark_dead() noexcept {
 }
 
 void zygote::end() noexcept {
-  std::lock_guard lock(report_mutex_);
+  detail::lock_guard lock(report_mutex_);
   mark_dead();
   if (ended_ || pid_ <= 0) return;
   ended_ = true;

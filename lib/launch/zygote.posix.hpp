@@ -10,6 +10,8 @@
 #include "launch/launcher.hpp"
 #include "platform/process.hpp"
 
+#include <mproc/detail/thread_safety.hpp>
+
 #include <condition_variable>
 #include <functional>
 #include <map>
@@ -62,20 +64,20 @@ class zygote {
 
  private:
   zygote() = default;
-  void mark_dead() noexcept;  // report_mutex_ held
+  void mark_dead() noexcept MPROC_REQUIRES(report_mutex_);
 
   int pid_ = -1;
-  int lifeline_ = -1;         // write end; the zygote and its workers exit when it closes
-  int requests_ = -1;         // write end
-  int replies_ = -1;          // read end: one pid (or -errno) per request
-  int statuses_ = -1;         // read end: (pid, wait status) records
-  std::mutex request_mutex_;  // one request at a time
-  mutable std::mutex report_mutex_;
-  std::condition_variable reported_cv_;             // notified with report_mutex_
-  bool dead_ = false;                               // guarded by report_mutex_
-  bool ended_ = false;                              // guarded by report_mutex_
-  std::map<int, platform::exit_status> reported_;   // guarded by report_mutex_
-  std::map<int, std::function<void()>> listeners_;  // guarded by report_mutex_
+  int lifeline_ = -1;            // write end; the zygote and its workers exit when it closes
+  int requests_ = -1;            // write end
+  int replies_ = -1;             // read end: one pid (or -errno) per request
+  int statuses_ = -1;            // read end: (pid, wait status) records
+  detail::mutex request_mutex_;  // one request at a time
+  mutable detail::mutex report_mutex_;
+  std::condition_variable reported_cv_;  // notified with report_mutex_
+  bool dead_ MPROC_GUARDED_BY(report_mutex_) = false;
+  bool ended_ MPROC_GUARDED_BY(report_mutex_) = false;
+  std::map<int, platform::exit_status> reported_ MPROC_GUARDED_BY(report_mutex_);
+  std::map<int, std::function<void()>> listeners_ MPROC_GUARDED_BY(report_mutex_);
 };
 
 /// Runs the zygote loop on inherited descriptors, then exits (the zygote's side).

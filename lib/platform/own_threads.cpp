@@ -15,7 +15,8 @@ thread_local bool t_own = false;
 
 // Counted by the creator before the thread exists (so that a pool started right after sees it
 // counted) and uncounted as its body returns, just before it ends.
-std::thread start_own_thread(std::function<void()> body) {
+std::thread start_own_thread(std::function<void()> body, std::error_code& ec) noexcept {
+  ec.clear();
   g_own.fetch_add(1, std::memory_order_seq_cst);
   try {
     return std::thread([body = std::move(body)] {
@@ -23,10 +24,13 @@ std::thread start_own_thread(std::function<void()> body) {
       body();
       g_own.fetch_sub(1, std::memory_order_seq_cst);
     });
-  } catch (...) {
-    g_own.fetch_sub(1, std::memory_order_seq_cst);
-    throw;
+  } catch (const std::system_error& e) {
+    ec = e.code();
+  } catch (const std::bad_alloc&) {
+    ec = std::make_error_code(std::errc::not_enough_memory);
   }
+  g_own.fetch_sub(1, std::memory_order_seq_cst);
+  return {};
 }
 
 std::size_t own_threads() noexcept { return g_own.load(std::memory_order_seq_cst); }

@@ -6,13 +6,14 @@
 #include <cstddef>
 #include <functional>
 #include <shared_mutex>
+#include <system_error>
 #include <thread>
 
 namespace mproc::platform {
 
 /// Starts `body` on a new thread of mproc's own, counted as such from before it exists until
-/// `body` returns.
-std::thread start_own_thread(std::function<void()> body);
+/// `body` returns. On failure sets `ec` and returns no thread.
+std::thread start_own_thread(std::function<void()> body, std::error_code& ec) noexcept;
 
 /// Returns how many of mproc's own threads run now: more than the system shows only while one
 /// is being created by a thread of the caller's that is itself busy creating it.

@@ -42,12 +42,12 @@ std::string executable_path();
 /// Returns the command line the calling process was started with, program name first.
 std::vector<std::string> command_line();
 
-/// Fills `n` bytes at `out` from the operating system's random source. Throws
-/// `std::system_error`.
-void random_bytes(unsigned char* out, std::size_t n);
+/// Fills `n` bytes at `out` from the operating system's random source; returns the error.
+std::error_code random_bytes(unsigned char* out, std::size_t n) noexcept;
 
-/// Returns `bytes` bytes from the operating system's random source, as lowercase hex.
-std::string random_hex(std::size_t bytes);
+/// Sets `out` to `bytes` bytes from the operating system's random source, as lowercase hex;
+/// returns the error.
+std::error_code random_hex(std::size_t bytes, std::string& out);
 
 /// Returns the symbolic name of a system error ("EAGAIN"), or an empty string.
 std::string error_name(const std::error_code& ec);

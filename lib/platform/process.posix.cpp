@@ -39,14 +39,15 @@ std::vector<std::string> command_line() {
   return out;
 }
 
-void random_bytes(unsigned char* out, std::size_t n) {
+std::error_code random_bytes(unsigned char* out, std::size_t n) noexcept {
   std::size_t got = 0;
   while (got < n) {
     const ssize_t r = ::getrandom(out + got, n - got, 0);
     if (r < 0 && errno == EINTR) continue;
-    if (r < 0) throw std::system_error(errno, std::generic_category(), "getrandom");
+    if (r < 0) return {errno, std::generic_category()};
     got += static_cast<std::size_t>(r);
   }
+  return {};
 }
 
 std::string error_name(const std::error_code& ec) {

@@ -76,11 +76,12 @@ std::vector<std::string> command_line() {
   return out;
 }
 
-void random_bytes(unsigned char* out, std::size_t n) {
+std::error_code random_bytes(unsigned char* out, std::size_t n) noexcept {
   if (!BCRYPT_SUCCESS(::BCryptGenRandom(nullptr, out, static_cast<ULONG>(n),
                                         BCRYPT_USE_SYSTEM_PREFERRED_RNG))) {
-    throw std::system_error(std::make_error_code(std::errc::io_error), "BCryptGenRandom");
+    return std::make_error_code(std::errc::io_error);
   }
+  return {};
 }
 
 std::string error_name(const std::error_code& /*ec*/) { return {}; }

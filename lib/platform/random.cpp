@@ -3,17 +3,17 @@
 
 namespace mproc::platform {
 
-std::string random_hex(std::size_t bytes) {
+std::error_code random_hex(std::size_t bytes, std::string& out) {
   std::vector<unsigned char> raw(bytes);
-  random_bytes(raw.data(), raw.size());
+  if (const std::error_code ec = random_bytes(raw.data(), raw.size())) return ec;
   static constexpr char digits[] = "0123456789abcdef";
-  std::string out;
+  out.clear();
   out.reserve(bytes * 2);
   for (const unsigned char b : raw) {
     out.push_back(digits[b >> 4]);
     out.push_back(digits[b & 15]);
   }
-  return out;
+  return {};
 }
 
 }  // namespace mproc::platform

@@ -7,18 +7,21 @@
 #include <cstddef>
 #include <memory>
 #include <string>
+#include <system_error>
 
 namespace mproc::platform {
 
 /// A mapped view of a named shared-memory segment.
 class shared_memory {
  public:
-  /// Creates the segment `name` of `bytes` bytes (owner-only) and maps it. Throws
-  /// `std::system_error` with the system's error if the name exists or the system refuses
-  /// (`no_space_on_device` when the memory behind it is short).
-  static shared_memory create(const std::string& name, std::size_t bytes);
-  /// Opens and maps the existing segment `name`. Throws `std::system_error` if there is none.
-  static shared_memory open(const std::string& name);
+  /// Creates the segment `name` of `bytes` bytes (owner-only) and maps it. On failure (the
+  /// name exists, the system refuses; `no_space_on_device` when the memory behind it is
+  /// short) sets `ec` and returns an empty object.
+  static shared_memory create(const std::string& name, std::size_t bytes,
+                              std::error_code& ec) noexcept;
+  /// Opens and maps the existing segment `name`. On failure sets `ec` and returns an empty
+  /// object.
+  static shared_memory open(const std::string& name, std::error_code& ec) noexcept;
   /// Removes the name `name`; mappings stay valid. A no-op on Windows.
   static void remove(const std::string& name) noexcept;
 
@@ -26,6 +29,8 @@ class shared_memory {
   shared_memory& operator=(shared_memory&&) noexcept;
   ~shared_memory();
 
+  /// Returns whether this maps a segment (an object from a failed call does not).
+  explicit operator bool() const noexcept { return impl_ != nullptr; }
   /// Returns the address of the mapping in this process.
   void* address() const noexcept;
   /// Returns the size of the mapping (at least what was asked for).

@@ -23,46 +23,55 @@ struct shared_memory::impl {
 
 namespace {
 
-std::system_error system_error_of(const bip::interprocess_exception& e) {
+std::error_code error_of(const bip::interprocess_exception& e) {
   const int native = e.get_native_error();
-  return {native != 0 ? native : EIO, std::generic_category(), e.what()};
+  return {native != 0 ? native : EIO, std::generic_category()};
 }
 
 }  // namespace
 
-shared_memory shared_memory::create(const std::string& name, std::size_t bytes) {
+shared_memory shared_memory::create(const std::string& name, std::size_t bytes,
+                                    std::error_code& ec) noexcept {
+  ec.clear();
   // tmpfs reserves nothing when a file grows: a full /dev/shm would show only as SIGBUS at the
   // first write to a page. Too little room is refused here instead, and the first page (the
   // control block, written at once) is allocated for real.
   struct statvfs fs {};
   if (::statvfs("/dev/shm", &fs) == 0 && fs.f_bavail * fs.f_frsize < bytes) {
-    throw std::system_error(ENOSPC, std::generic_category(), "/dev/shm");
+    ec = {ENOSPC, std::generic_category()};
+    return shared_memory(nullptr);
   }
+  bool created = false;
   try {
     bip::permissions owner_only(0600);
     bip::shared_memory_object shm(bip::create_only, name.c_str(), bip::read_write, owner_only);
-    try {
-      shm.truncate(static_cast<bip::offset_t>(bytes));
-      if (const int rc = ::posix_fallocate(shm.get_mapping_handle().handle, 0, 4096); rc != 0) {
-        throw std::system_error(rc, std::generic_category(), "/dev/shm");
-      }
+    created = true;
+    shm.truncate(static_cast<bip::offset_t>(bytes));
+    if (const int rc = ::posix_fallocate(shm.get_mapping_handle().handle, 0, 4096); rc != 0) {
+      ec = {rc, std::generic_category()};
+    } else {
       return shared_memory(std::make_unique<impl>(impl{bip::mapped_region(shm, bip::read_write)}));
-    } catch (...) {
-      bip::shared_memory_object::remove(name.c_str());
-      throw;
     }
   } catch (const bip::interprocess_exception& e) {
-    throw system_error_of(e);
+    ec = error_of(e);
+  } catch (const std::bad_alloc&) {
+    ec = std::make_error_code(std::errc::not_enough_memory);
   }
+  if (created) bip::shared_memory_object::remove(name.c_str());
+  return shared_memory(nullptr);
 }
 
-shared_memory shared_memory::open(const std::string& name) {
+shared_memory shared_memory::open(const std::string& name, std::error_code& ec) noexcept {
+  ec.clear();
   try {
     bip::shared_memory_object shm(bip::open_only, name.c_str(), bip::read_write);
     return shared_memory(std::make_unique<impl>(impl{bip::mapped_region(shm, bip::read_write)}));
   } catch (const bip::interprocess_exception& e) {
-    throw system_error_of(e);
+    ec = error_of(e);
+  } catch (const std::bad_alloc&) {
+    ec = std::make_error_code(std::errc::not_enough_memory);
   }
+  return shared_memory(nullptr);
 }
 
 void shared_memory::remove(const std::string& name) noexcept {

@@ -20,32 +20,41 @@ struct shared_memory::impl {
 
 namespace {
 
-std::system_error system_error_of(const bip::interprocess_exception& e) {
+std::error_code error_of(const bip::interprocess_exception& e) {
   const int native = static_cast<int>(e.get_native_error());
-  return {native != 0 ? native : 1117 /* ERROR_IO_DEVICE */, std::system_category(), e.what()};
+  return {native != 0 ? native : 1117 /* ERROR_IO_DEVICE */, std::system_category()};
 }
 
 }  // namespace
 
-shared_memory shared_memory::create(const std::string& name, std::size_t bytes) {
+shared_memory shared_memory::create(const std::string& name, std::size_t bytes,
+                                    std::error_code& ec) noexcept {
+  ec.clear();
   try {
     // The default security descriptor: the creating user (and the system) only.
     bip::windows_shared_memory shm(bip::create_only, name.c_str(), bip::read_write, bytes);
     bip::mapped_region region(shm, bip::read_write);
     return shared_memory(std::make_unique<impl>(impl{std::move(shm), std::move(region)}));
   } catch (const bip::interprocess_exception& e) {
-    throw system_error_of(e);
+    ec = error_of(e);
+  } catch (const std::bad_alloc&) {
+    ec = std::make_error_code(std::errc::not_enough_memory);
   }
+  return shared_memory(nullptr);
 }
 
-shared_memory shared_memory::open(const std::string& name) {
+shared_memory shared_memory::open(const std::string& name, std::error_code& ec) noexcept {
+  ec.clear();
   try {
     bip::windows_shared_memory shm(bip::open_only, name.c_str(), bip::read_write);
     bip::mapped_region region(shm, bip::read_write);
     return shared_memory(std::make_unique<impl>(impl{std::move(shm), std::move(region)}));
   } catch (const bip::interprocess_exception& e) {
-    throw system_error_of(e);
+    ec = error_of(e);
+  } catch (const std::bad_alloc&) {
+    ec = std::make_error_code(std::errc::not_enough_memory);
   }
+  return shared_memory(nullptr);
 }
 
 void shared_memory::remove(const std::string& /*name*/) noexcept {}

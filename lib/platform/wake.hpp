@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <system_error>
 
 namespace mproc::platform {
 
@@ -13,9 +14,9 @@ namespace mproc::platform {
 /// word itself, so this is -1 there), a named auto-reset event on Windows.
 using wake_handle = std::intptr_t;
 
-/// Creates (`create`) or opens the wake-up object called `name`; -1 where none is needed.
-/// Throws `std::system_error`.
-wake_handle open_wake_handle(const std::string& name, bool create);
+/// Creates (`create`) or opens the wake-up object called `name`; -1 where none is needed. On
+/// failure sets `ec` and returns -1.
+wake_handle open_wake_handle(const std::string& name, bool create, std::error_code& ec) noexcept;
 
 /// Closes a wake-up object from `open_wake_handle` (ignoring -1).
 void close_wake_handle(wake_handle handle) noexcept;

@@ -8,7 +8,11 @@
 
 namespace mproc::platform {
 
-wake_handle open_wake_handle(const std::string& /*name*/, bool /*create*/) { return -1; }
+wake_handle open_wake_handle(const std::string& /*name*/, bool /*create*/,
+                             std::error_code& ec) noexcept {
+  ec.clear();
+  return -1;
+}
 
 void close_wake_handle(wake_handle /*handle*/) noexcept {}
 

@@ -6,13 +6,19 @@
 
 namespace mproc::platform {
 
-wake_handle open_wake_handle(const std::string& name, bool create) {
-  // Auto-reset: one sleeper per handle, and a wake-up that comes before the sleep is kept.
-  const std::wstring wide = widen(name);
-  HANDLE h = create ? ::CreateEventW(nullptr, FALSE, FALSE, wide.c_str())
-                    : ::OpenEventW(EVENT_MODIFY_STATE | SYNCHRONIZE, FALSE, wide.c_str());
-  if (h == nullptr) throw last_error((create ? "CreateEventW " : "OpenEventW ") + name);
-  return reinterpret_cast<wake_handle>(h);
+wake_handle open_wake_handle(const std::string& name, bool create, std::error_code& ec) noexcept {
+  ec.clear();
+  try {
+    // Auto-reset: one sleeper per handle, and a wake-up that comes before the sleep is kept.
+    const std::wstring wide = widen(name);
+    HANDLE h = create ? ::CreateEventW(nullptr, FALSE, FALSE, wide.c_str())
+                      : ::OpenEventW(EVENT_MODIFY_STATE | SYNCHRONIZE, FALSE, wide.c_str());
+    if (h != nullptr) return reinterpret_cast<wake_handle>(h);
+    ec = {static_cast<int>(::GetLastError()), std::system_category()};
+  } catch (const std::bad_alloc&) {
+    ec = std::make_error_code(std::errc::not_enough_memory);
+  }
+  return -1;
 }
 
 void close_wake_handle(wake_handle handle) noexcept {

@@ -150,12 +150,17 @@ void serve(const std::shared_ptr<channel::segment>& seg, int lifeline, const std
 }
 
 void serve_named(const std::string& name, int lifeline, const std::string& secret) {
+  std::error_code ec;
   std::shared_ptr<channel::segment> seg;
   try {
-    seg = channel::segment::open(name);
-  } catch (const std::exception& e) {
+    seg = channel::segment::open(name, ec);
+  } catch (const std::bad_alloc&) {
+    ec = std::make_error_code(std::errc::not_enough_memory);
+  }
+  if (seg == nullptr) {
+    const std::string why = ec == std::errc::bad_message ? "it is malformed" : ec.message();
     std::fprintf(stderr, "mproc worker: cannot attach to the pool's shared memory '%s': %s\n",
-                 name.c_str(), e.what());
+                 name.c_str(), why.c_str());
     leave(2);
   }
   // The name has done its job: removing it here, as well as in the application, shortens the

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <vector>
 
@@ -32,7 +33,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   // The bytes arrive on a ring as if a worker had written them; the parent reads a message.
   constexpr std::size_t capacity = 1 << 16;
-  auto seg = ch::segment::create(capacity);
+  std::error_code ec;
+  auto seg = ch::segment::create(capacity, ec);
+  if (!seg) std::abort();
   seg->unlink();
   ch::endpoint worker = seg->worker_endpoint();
   ch::endpoint parent = seg->parent_endpoint();

@@ -12,6 +12,8 @@
 #include <string_view>
 #include <vector>
 
+#include <mproc/detail/thread_safety.hpp>
+
 namespace mproc::detail {
 
 /// Hands what a done-callback of task `task` threw to the callback error handler.
@@ -92,8 +94,9 @@ class task_state {
 
  private:
   enum class status : std::uint8_t { pending, running, done };
-  void complete(std::unique_lock<std::mutex>& lock);
-  void await_done(std::unique_lock<std::mutex>& lock) const;
+  std::vector<std::function<void()>> complete() MPROC_REQUIRES(mutex_);
+  void announce(std::vector<std::function<void()>>& callbacks) const MPROC_EXCLUDES(mutex_);
+  void await_done(unique_lock& lock) const MPROC_REQUIRES(mutex_);
   void release_route() const;
 
   // A task sent straight to a worker: none -> sending -> sent -> claimed.
@@ -104,15 +107,15 @@ class task_state {
   const std::uint32_t count_;
   const std::string_view name_;
   std::atomic<std::int64_t> ran_{0};  // nanoseconds
-  mutable std::mutex mutex_;
+  mutable mutex mutex_;
   mutable std::condition_variable done_cv_;
-  status status_ = status::pending;               // guarded by mutex_
-  bool cancelled_ = false;                        // guarded by mutex_
-  std::atomic<bool> done_{false};                 // status_ == done, readable without mutex_
-  std::vector<char> value_;                       // guarded by mutex_
-  std::shared_ptr<void> object_;                  // guarded by mutex_
-  std::exception_ptr error_;                      // guarded by mutex_
-  std::vector<std::function<void()>> callbacks_;  // guarded by mutex_
+  status status_ MPROC_GUARDED_BY(mutex_) = status::pending;
+  bool cancelled_ MPROC_GUARDED_BY(mutex_) = false;
+  std::atomic<bool> done_{false};  // status_ == done, readable without mutex_
+  std::vector<char> value_ MPROC_GUARDED_BY(mutex_);
+  std::shared_ptr<void> object_ MPROC_GUARDED_BY(mutex_);
+  std::exception_ptr error_ MPROC_GUARDED_BY(mutex_);
+  std::vector<std::function<void()>> callbacks_ MPROC_GUARDED_BY(mutex_);
   mutable std::atomic<route_step> route_step_{route_step::none};
   route* route_ = nullptr;  // set before route_step_ leaves none
 };
