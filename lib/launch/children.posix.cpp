@@ -6,10 +6,8 @@
 #include <boost/asio/post.hpp>
 #include <boost/process/v2/process.hpp>  // after the prelude above
 
-#include <sys/syscall.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <condition_variable>
 #include <filesystem>
 #include <map>
@@ -37,11 +35,8 @@ struct posix_spawn_launcher {
     if (ec) return bp2::basic_process<Executor>(ex);
     // Never basic_process(ex, pid): it does not check pidfd_open, and a failed registration
     // leaves asio's reactor holding descriptor -1 for good.
-    const int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
-    if (pidfd < 0) {
-      no_pidfd = {errno, std::generic_category()};
-      return bp2::basic_process<Executor>(ex);
-    }
+    const int pidfd = platform::open_handle(pid, no_pidfd);
+    if (pidfd < 0) return bp2::basic_process<Executor>(ex);
     try {
       return bp2::basic_process<Executor>(ex, pid, pidfd);
     } catch (const boost::system::system_error& e) {  // epoll refused it

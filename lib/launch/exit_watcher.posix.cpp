@@ -4,15 +4,14 @@
 
 #include "launch/exit_watcher.hpp"
 
+#include "platform/process.hpp"
+
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/post.hpp>
 
 #include <poll.h>
-#include <sys/syscall.h>
 #include <unistd.h>
-
-#include <cerrno>
 
 namespace mproc::launch {
 
@@ -61,8 +60,9 @@ std::error_code exit_watcher::prepare(boost::asio::io_context& context) noexcept
 
 std::error_code exit_watcher::watch(int pid, std::function<void()> on_exit) {
   if (error_) return error_;
-  const int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
-  if (fd < 0) return {errno, std::generic_category()};
+  std::error_code ec;
+  const int fd = platform::open_handle(pid, ec);
+  if (fd < 0) return ec;
   return watch_descriptor(fd, POLLIN, [call = std::move(on_exit)] {
     call();
     return false;

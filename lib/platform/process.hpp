@@ -85,6 +85,9 @@ void kill_process(int pid) noexcept;
 
 /// Returns a handle that names the process `pid` for good (a pidfd), or -1.
 int open_handle(int pid) noexcept;
+/// Returns a handle that names the process `pid` for good (a pidfd); on failure sets `ec`
+/// (Linux: ENOSYS or EPERM where pidfds are refused) and returns -1.
+int open_handle(int pid, std::error_code& ec) noexcept;
 
 /// Kills the process behind `handle` at once; safe even after its pid was reused.
 void kill_handle(int handle) noexcept;

@@ -122,7 +122,15 @@ void kill_process(int pid) noexcept {
 }
 
 int open_handle(int pid) noexcept {
-  return pid > 0 ? static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)) : -1;
+  std::error_code ignored;
+  return open_handle(pid, ignored);
+}
+
+int open_handle(int pid, std::error_code& ec) noexcept {
+  ec.clear();
+  const int fd = pid > 0 ? static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)) : -1;
+  if (fd < 0) ec = {pid > 0 ? errno : ESRCH, std::generic_category()};
+  return fd;
 }
 
 void kill_handle(int handle) noexcept {

@@ -136,9 +136,16 @@ void kill_process(int pid) noexcept {
 }
 
 int open_handle(int pid) noexcept {
+  std::error_code ignored;
+  return open_handle(pid, ignored);
+}
+
+int open_handle(int pid, std::error_code& ec) noexcept {
+  ec.clear();
   const HANDLE h =
       ::OpenProcess(PROCESS_TERMINATE | SYNCHRONIZE | PROCESS_QUERY_LIMITED_INFORMATION, FALSE,
                     static_cast<DWORD>(pid));
+  if (h == nullptr) ec = {static_cast<int>(::GetLastError()), std::system_category()};
   return h == nullptr ? -1 : to_int(h);
 }
 
