@@ -22,6 +22,11 @@ pool_options parse_pool_options(int argc, const char* const* argv, pool_options 
         throw std::invalid_argument("--workers: '" + std::string(value) +
                                     "' is not a number of workers (0 = one per core)");
       }
+      if (n > max_workers) {
+        throw std::invalid_argument("--workers: " + std::string(value) +
+                                    " is more workers than a pool can have (at most " +
+                                    std::to_string(max_workers) + ")");
+      }
       base.workers = n;
     }
   }

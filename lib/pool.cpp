@@ -198,6 +198,11 @@ pool_engine::pool_engine(const pool_options& options) : options_(options) {
                       "line of main, so that spawned processes enter mproc's loop instead of "
                       "running the program.");
   }
+  if (options.workers > max_workers) {
+    throw start_error("cannot start a pool of " + std::to_string(options.workers) +
+                      " workers: a pool has at most " + std::to_string(max_workers) +
+                      " (mproc::max_workers)");
+  }
   launcher_ = launch::make_launcher(method, options.allow_fork_with_threads);
 
   std::size_t n = options.workers != 0 ? options.workers : std::thread::hardware_concurrency();

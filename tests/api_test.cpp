@@ -75,6 +75,15 @@ BOOST_AUTO_TEST_CASE(parse_pool_options_reads_method_and_workers) {
   BOOST_CHECK_THROW(mproc::parse_pool_options(2, bad_workers), std::invalid_argument);
   const char* empty_workers[] = {"prog", "--workers="};
   BOOST_CHECK_THROW(mproc::parse_pool_options(2, empty_workers), std::invalid_argument);
+  const char* huge_workers[] = {"prog", "--workers=18446744073709551615"};
+  try {
+    mproc::parse_pool_options(2, huge_workers);
+    BOOST_FAIL("--workers=2^64-1 was accepted");
+  } catch (const std::invalid_argument& e) {
+    BOOST_TEST(std::string(e.what()).find("at most 4096") != std::string::npos, e.what());
+  }
+  const char* most_workers[] = {"prog", "--workers=4096"};
+  BOOST_TEST(mproc::parse_pool_options(2, most_workers).workers == mproc::max_workers);
   const char* bad_method[] = {"prog", "--start-method=threads"};
   BOOST_CHECK_THROW(mproc::parse_pool_options(2, bad_method), std::invalid_argument);
 }

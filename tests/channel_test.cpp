@@ -4,6 +4,7 @@
 
 #include "channel/channel.hpp"
 #include "buffers.hpp"
+#include "platform/shared_memory.hpp"
 #include "support/support.hpp"
 #include "task_memory.hpp"
 
@@ -68,7 +69,8 @@ BOOST_AUTO_TEST_CASE(segments_have_unpredictable_names_and_vanish_with_their_own
   auto a = new_segment(4096);
   auto b = new_segment(4096);
   BOOST_TEST(a->name() != b->name());
-  const std::string prefix = "mproc-" + std::to_string(mproc_test::current_pid()) + "-";
+  const std::string prefix = mproc::platform::segment_prefix();
+  BOOST_TEST(prefix.rfind("mproc-" + std::to_string(mproc_test::current_pid()) + "-", 0) == 0U);
   BOOST_TEST(a->name().rfind(prefix, 0) == 0U);
   BOOST_TEST(a->name().size() == prefix.size() + 24);  // 96 random bits
   BOOST_TEST(mproc_test::leftover_segments().size() >= 2U);

@@ -39,6 +39,7 @@ enum class fault {
   silent,             // never sends its first message
   wrong_secret,       // its first message carries another secret
   wrong_digest,       // it runs another set of tasks
+  wrong_build,        // it runs another build of the program
   unexpected_first,   // its first message is a result
   gone_before_hello,  // ends before its first message
   gone_on_task,       // ends when its `at`-th task arrives, without answering
@@ -189,7 +190,10 @@ class fake_launcher final : public mproc::launch::launcher {
     ch::message_header hello;
     hello.kind = f == fault::unexpected_first ? ch::message_kind::result : ch::message_kind::hello;
     hello.key = mproc::registry::digest() + (f == fault::wrong_digest ? 1 : 0);
-    const std::string proof = f == fault::wrong_secret ? std::string(secret.size(), 'x') : secret;
+    const std::string proof =
+        (f == fault::wrong_secret ? std::string(secret.size(), 'x') : secret) +
+        (f == fault::wrong_build ? std::string("0123456789abcdef0123")
+                                 : mproc::platform::build_identity());
     hello.size = proof.size();
     (void)ep.send(hello, proof.data());
     ch::message_header h;
@@ -289,6 +293,10 @@ BOOST_AUTO_TEST_CASE(a_silent_worker_fails_the_start_after_the_start_timeout) {
 
 BOOST_AUTO_TEST_CASE(a_wrong_secret_fails_the_start) {
   check_start_fails(only(0, {fault::wrong_secret}), "does not carry the secret");
+}
+
+BOOST_AUTO_TEST_CASE(another_build_fails_the_start_saying_the_file_was_replaced) {
+  check_start_fails(only(0, {fault::wrong_build}), "runs another build of the program");
 }
 
 BOOST_AUTO_TEST_CASE(a_wrong_registry_digest_fails_the_start) {

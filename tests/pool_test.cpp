@@ -13,6 +13,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <csignal>
+#include <cstdint>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -372,6 +373,44 @@ BOOST_DATA_TEST_CASE_F(clean_check, shared_array_is_read_and_written_in_place_by
   for (std::size_t i = 0; i < a.size(); ++i) BOOST_TEST(a[i] == 2.0 * static_cast<double>(i));
   // Each worker mapped the array once and keeps reusing that view.
   BOOST_TEST(pool.submit<tasks::sum_and_double>(a, std::size_t{0}, std::size_t{2}).get() == 2.0);
+}
+
+std::string comm_of(int pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/comm");
+  std::string name;
+  std::getline(in, name);
+  return name;
+}
+
+BOOST_TEST_DECORATOR(*boost::unit_test::precondition(mproc_test::posix_only{
+    "reads /proc/<pid>/comm"}))
+BOOST_DATA_TEST_CASE_F(clean_check, workers_carry_the_name_of_the_program, bdata::make(methods),
+                       method) {
+  mproc::process_pool pool(options(method, 1));
+  const int worker = pool.submit<tasks::worker_pid>().get();
+  BOOST_TEST(comm_of(worker) == comm_of(mproc_test::current_pid()));
+}
+
+BOOST_AUTO_TEST_CASE(a_shared_array_too_large_for_memory_is_a_length_error_creating_nothing) {
+  const std::vector<std::string> before = mproc_test::segments_of(mproc_test::current_pid());
+  try {
+    const mproc::shared_array<double> a(SIZE_MAX / 4);
+    BOOST_FAIL("an array of " << a.size() << " doubles was created");
+  } catch (const std::length_error& e) {
+    BOOST_TEST(std::string(e.what()).find("address range") != std::string::npos, e.what());
+  }
+  BOOST_TEST(mproc_test::segments_of(mproc_test::current_pid()) == before);
+}
+
+BOOST_AUTO_TEST_CASE(a_pool_of_more_than_max_workers_is_a_start_error_naming_the_bound) {
+  mproc::pool_options o;
+  o.workers = std::size_t{1} << 62;
+  try {
+    mproc::process_pool pool(o);
+    BOOST_FAIL("a pool of 2^62 workers started");
+  } catch (const mproc::start_error& e) {
+    BOOST_TEST(std::string(e.what()).find("at most 4096") != std::string::npos, e.what());
+  }
 }
 
 // The shared-memory mappings of `bytes` bytes that process `pid` holds from this process (the

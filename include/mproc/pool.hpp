@@ -23,9 +23,13 @@
 
 namespace mproc {
 
+/// The most worker processes a `process_pool` has (`pool_options::workers`).
+inline constexpr std::size_t max_workers = 4096;
+
 /// Settings of a `process_pool`; every field has a usable default.
 struct pool_options {
-  /// Number of worker processes; 0 means `std::thread::hardware_concurrency()`.
+  /// Number of worker processes, at most `max_workers`; 0 means
+  /// `std::thread::hardware_concurrency()`.
   std::size_t workers = 0;
   /// How workers are started; `automatic` lets `MPROC_START_METHOD` or the platform decide.
   mproc::start_method start = mproc::start_method::automatic;
@@ -47,7 +51,8 @@ struct pool_options {
 
 /// Reads `--start-method=NAME` and `--workers=N` from a command line into a copy of `base`.
 ///
-/// Other arguments are ignored. Throws `std::invalid_argument` for a bad name or number.
+/// Other arguments are ignored. Throws `std::invalid_argument` for a bad name or number (more
+/// than `max_workers` included).
 pool_options parse_pool_options(int argc, const char* const* argv, pool_options base = {});
 
 namespace detail {

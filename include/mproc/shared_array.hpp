@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <stdexcept>
 #include <string>
 #include <type_traits>
 
@@ -50,9 +51,10 @@ class shared_array {
  public:
   /// Creates an empty array (what a worker decodes into).
   shared_array() = default;
-  /// Allocates `n` zero-initialised elements in shared memory.
+  /// Allocates `n` zero-initialised elements in shared memory. Throws `std::length_error` if
+  /// `n` elements do not fit in memory's address range, `mproc::error` if the system refuses.
   explicit shared_array(std::size_t n)
-      : block_(detail::shared_block::create(n * sizeof(T))), size_(n) {}
+      : block_(detail::shared_block::create(bytes_for(n))), size_(n) {}
 
   /// Returns the number of elements.
   std::size_t size() const noexcept { return size_; }
@@ -106,6 +108,16 @@ class shared_array {
     in.get(name);
     in.get(n);
     attach(name, n);
+  }
+
+  // Returns the bytes of `n` elements, checked before anything is created.
+  static std::size_t bytes_for(std::size_t n) {
+    if (n > SIZE_MAX / sizeof(T)) {
+      throw std::length_error("mproc::shared_array: " + std::to_string(n) + " elements of " +
+                              std::to_string(sizeof(T)) +
+                              " bytes are more than memory's address range can hold");
+    }
+    return n * sizeof(T);
   }
 
   // Maps the array `name` of `n` elements that arrived with a task.

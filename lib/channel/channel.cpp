@@ -35,7 +35,7 @@ std::shared_ptr<segment> segment::create(std::size_t capacity, std::error_code& 
   std::shared_ptr<segment> s(new segment());
   std::string suffix;
   if ((ec = platform::random_hex(12, suffix))) return nullptr;
-  s->name_ = "mproc-" + std::to_string(platform::current_pid()) + "-" + suffix;
+  s->name_ = platform::segment_prefix() + suffix;
   platform::shared_memory memory =
       platform::shared_memory::create(s->name_, header_space + 2 * capacity, ec);
   if (ec) return nullptr;

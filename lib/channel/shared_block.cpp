@@ -7,6 +7,7 @@
 #include "platform/refusal.hpp"
 #include "platform/shared_memory.hpp"
 
+#include <mproc/detail/thread_safety.hpp>
 #include <mproc/errors.hpp>
 #include <mproc/shared_array.hpp>
 
@@ -37,14 +38,24 @@ class mapped_block final : public shared_block {
   bool owner_;
 };
 
-// Views a worker has mapped, so that tasks given the same array map it once.
-std::mutex views_mutex;
-std::map<std::string, std::weak_ptr<shared_block>> views;  // guarded by views_mutex
 // In a worker, the arrays of recent tasks stay mapped until it is idle (see
 // release_recent_views): mapping and unmapping for each task costs more than a round trip.
 constexpr std::size_t recent_limit = 8;
-std::vector<std::shared_ptr<shared_block>> recent;  // guarded by views_mutex
-bool keeping_recent = false;                        // guarded by views_mutex
+
+// The arrays this process has mapped, so that tasks given the same array map it once.
+struct view_table {
+  mutex lock;
+  std::map<std::string, std::weak_ptr<shared_block>> views MPROC_GUARDED_BY(lock);
+  std::vector<std::shared_ptr<shared_block>> recent MPROC_GUARDED_BY(lock);
+  bool keeping_recent MPROC_GUARDED_BY(lock) = false;
+};
+
+// Function-local: a shared_array at namespace scope may be created before this file's
+// namespace-scope objects are, and is destroyed after the table it made.
+view_table& table() {
+  static view_table t;
+  return t;
+}
 
 }  // namespace
 
@@ -52,7 +63,7 @@ std::shared_ptr<shared_block> shared_block::create(std::size_t bytes) {
   // The same prefix as the channel's segments: one killed while holding it is cleaned up too.
   std::string suffix;
   std::error_code ec = platform::random_hex(12, suffix);
-  const std::string name = "mproc-" + std::to_string(platform::current_pid()) + "-a" + suffix;
+  const std::string name = platform::segment_prefix() + "a" + suffix;
   std::optional<platform::shared_memory> created;
   if (!ec) created.emplace(platform::shared_memory::create(name, bytes == 0 ? 1 : bytes, ec));
   if (ec) {
@@ -62,9 +73,10 @@ std::shared_ptr<shared_block> shared_block::create(std::size_t bytes) {
   platform::shared_memory memory = std::move(*created);
   try {
     auto block = std::make_shared<mapped_block>(name, std::move(memory), true);
-    std::lock_guard lock(views_mutex);
-    std::erase_if(views, [](const auto& v) { return v.second.expired(); });
-    views[name] = block;
+    view_table& t = table();
+    const lock_guard lock(t.lock);
+    std::erase_if(t.views, [](const auto& v) { return v.second.expired(); });
+    t.views[name] = block;
     return block;
   } catch (...) {
     platform::shared_memory::remove(name);
@@ -73,8 +85,9 @@ std::shared_ptr<shared_block> shared_block::create(std::size_t bytes) {
 }
 
 std::shared_ptr<shared_block> shared_block::open(const std::string& name, std::size_t bytes) {
-  std::lock_guard lock(views_mutex);
-  if (const auto it = views.find(name); it != views.end()) {
+  view_table& t = table();
+  const lock_guard lock(t.lock);
+  if (const auto it = t.views.find(name); it != t.views.end()) {
     if (auto block = it->second.lock()) return block;
   }
   try {
@@ -86,11 +99,11 @@ std::shared_ptr<shared_block> shared_block::open(const std::string& name, std::s
                                 std::to_string(bytes) + " bytes");
     }
     auto block = std::make_shared<mapped_block>(name, std::move(memory), false);
-    std::erase_if(views, [](const auto& v) { return v.second.expired(); });
-    views[name] = block;
-    if (keeping_recent) {
-      if (recent.size() == recent_limit) recent.erase(recent.begin());
-      recent.push_back(block);
+    std::erase_if(t.views, [](const auto& v) { return v.second.expired(); });
+    t.views[name] = block;
+    if (t.keeping_recent) {
+      if (t.recent.size() == recent_limit) t.recent.erase(t.recent.begin());
+      t.recent.push_back(block);
     }
     return block;
   } catch (const serialization_error&) {
@@ -104,14 +117,16 @@ std::shared_ptr<shared_block> shared_block::open(const std::string& name, std::s
 }
 
 void keep_recent_views() noexcept {
-  std::lock_guard lock(views_mutex);
-  keeping_recent = true;
+  view_table& t = table();
+  const lock_guard lock(t.lock);
+  t.keeping_recent = true;
 }
 
 void release_recent_views() {
   std::vector<std::shared_ptr<shared_block>> released;
-  std::lock_guard lock(views_mutex);
-  released.swap(recent);
+  view_table& t = table();
+  const lock_guard lock(t.lock);
+  released.swap(t.recent);
 }  // the lock goes first, then `released`: unmapping happens outside it
 
 }  // namespace mproc::detail

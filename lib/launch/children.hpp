@@ -28,10 +28,12 @@ class children {
   children(const children&) = delete;
   children& operator=(const children&) = delete;
 
-  /// Starts `exe` with `args` (after the program name) and the current environment; the child
-  /// gets each `(fd, target)` of `inherit` as `platform::spawn_process` gives it. Retries
-  /// while the system is short of processes; returns the error, sets `pid` and `tries`.
-  std::error_code start(const std::string& exe, const std::vector<std::string>& args,
+  /// Starts `exe`, named `name` (its argv[0] where the system lets it differ), with `args`
+  /// after that and the current environment; the child gets each `(fd, target)` of `inherit`
+  /// as `platform::spawn_process` gives it. Retries while the system is short of processes;
+  /// returns the error, sets `pid` and `tries`.
+  std::error_code start(const std::string& exe, const std::string& name,
+                        const std::vector<std::string>& args,
                         const std::vector<std::pair<int, int>>& inherit, int& pid, int& tries);
   /// Calls `on_exit` once on the watcher's thread when `pid` has ended (it is reaped then).
   /// Fails where the system cannot name the child for good (Linux: no pidfd).

@@ -23,6 +23,7 @@ namespace {
 // exec, which allocates and takes asio's locks, and so hangs under ASan or dies when another
 // thread uses the same context at that moment.
 struct posix_spawn_launcher {
+  const std::string& name;  // the child's argv[0]
   const std::vector<std::pair<int, int>>& inherit;
   int pid = -1;
   std::error_code no_pidfd;  // the child runs, but no pidfd names it: waited for by hand
@@ -31,7 +32,9 @@ struct posix_spawn_launcher {
   bp2::basic_process<Executor> operator()(Executor ex, std::error_code& ec,
                                           const std::filesystem::path& exe,
                                           const std::vector<std::string>& args) {
-    ec = platform::spawn_process(exe.string(), args, inherit, pid);
+    std::vector<std::string> argv{name};
+    argv.insert(argv.end(), args.begin(), args.end());
+    ec = platform::spawn_process(exe.string(), argv, inherit, pid);
     if (ec) return bp2::basic_process<Executor>(ex);
     // Never basic_process(ex, pid): it does not check pidfd_open, and a failed registration
     // leaves asio's reactor holding descriptor -1 for good.
@@ -77,13 +80,14 @@ children::~children() {
   }
 }
 
-std::error_code children::start(const std::string& exe, const std::vector<std::string>& args,
+std::error_code children::start(const std::string& exe, const std::string& name,
+                                const std::vector<std::string>& args,
                                 const std::vector<std::pair<int, int>>& inherit, int& pid,
                                 int& tries) {
   if (const std::error_code ec = impl_->watcher.error()) return ec;
   return retry_while_busy(
       [&]() -> std::error_code {
-        posix_spawn_launcher launch{inherit, -1, {}};
+        posix_spawn_launcher launch{name, inherit, -1, {}};
         std::error_code ec;
         owned_process p = launch(impl_->watcher.context().get_executor(), ec, exe, args);
         if (ec) return ec;

@@ -91,7 +91,8 @@ children::children(exit_watcher& watcher) : impl_(std::make_unique<impl>(watcher
 // A process object's destructor kills a child it still owns.
 children::~children() = default;
 
-std::error_code children::start(const std::string& exe, const std::vector<std::string>& args,
+std::error_code children::start(const std::string& exe, const std::string& /*name*/,
+                                const std::vector<std::string>& args,
                                 const std::vector<std::pair<int, int>>& inherit, int& pid,
                                 int& tries) {
   if (const std::error_code ec = impl_->watcher.error()) return ec;

@@ -177,7 +177,7 @@ start_method resolve(start_method requested) {
 std::unique_ptr<launcher> make_launcher(start_method method, bool allow_fork_with_threads) {
   // A segment's name exists only while its worker starts; one left by a process killed in that
   // moment is removed by the next pool on the machine.
-  platform::remove_orphaned_segments("mproc-");
+  platform::remove_orphaned_segments();
   {
     std::lock_guard lock(factory_mutex());
     if (factory()) return factory()(method);

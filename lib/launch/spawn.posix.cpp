@@ -17,7 +17,7 @@ constexpr int lifeline_fd_in_child = 3;
 
 class spawn_launcher final : public launcher {
  public:
-  spawn_launcher() : exe_(platform::executable_path()) {}
+  spawn_launcher() : exe_(platform::executable_path()), program_(platform::running_program()) {}
 
   start_method method() const noexcept override { return start_method::spawn; }
 
@@ -50,7 +50,7 @@ class spawn_launcher final : public launcher {
     int pid = -1;
     int tries = 0;
     const std::error_code ec =
-        children_.start(exe_, args, {{child_end, lifeline_fd_in_child}}, pid, tries);
+        children_.start(program_, exe_, args, {{child_end, lifeline_fd_in_child}}, pid, tries);
     if (ec) {
       give_up("cannot start worker: cannot run '" + exe_ + "'" +
                   (tries > 1 ? " (tried " + std::to_string(tries) + " times)" : std::string()),
@@ -81,7 +81,8 @@ class spawn_launcher final : public launcher {
   }
 
  private:
-  std::string exe_;
+  std::string exe_;      // the program's path, for messages and the workers' names
+  std::string program_;  // what runs it, however its file changed since it started
   children children_{watcher_};
 };
 

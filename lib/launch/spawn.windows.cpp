@@ -19,7 +19,7 @@ namespace {
 
 class spawn_launcher final : public launcher {
  public:
-  spawn_launcher() : exe_(platform::executable_path()) {}
+  spawn_launcher() : exe_(platform::executable_path()), program_(platform::running_program()) {}
 
   start_method method() const noexcept override { return start_method::spawn; }
 
@@ -45,7 +45,7 @@ class spawn_launcher final : public launcher {
     int pid = -1;
     int tries = 0;
     if (const std::error_code ec =
-            children_.start(exe_, args, {{link.read, link.read}}, pid, tries)) {
+            children_.start(program_, exe_, args, {{link.read, link.read}}, pid, tries)) {
       give_up("cannot start worker: cannot run '" + exe_ + "'" +
                   (tries > 1 ? " (tried " + std::to_string(tries) + " times)" : std::string()),
               ec);
@@ -66,7 +66,8 @@ class spawn_launcher final : public launcher {
   }
 
  private:
-  std::string exe_;
+  std::string exe_;      // the program's path, for messages and the workers' names
+  std::string program_;  // what runs it, however its file changed since it started
   children children_{watcher_};
 };
 

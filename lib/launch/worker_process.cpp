@@ -13,6 +13,11 @@ namespace {
 // zygote takes to report for one forked by a zygote.
 constexpr auto reap_limit = std::chrono::seconds(5);
 
+// A build identity as a message shows it: its first 16 hex digits.
+std::string shown(const std::string& build) {
+  return build.empty() ? std::string("unknown") : build.substr(0, 16);
+}
+
 }  // namespace
 
 std::exception_ptr failure_to_exception(const channel::message_header& h,
@@ -81,11 +86,20 @@ void worker_process::handshake(std::chrono::milliseconds limit) {
   }
   seg_->unlink();  // the worker has it mapped (or will never need it)
   if (s == channel::io_status::ok && h.kind == channel::message_kind::hello) {
-    if (std::string(payload.begin(), payload.end()) != secret_) {
+    const std::string proof(payload.begin(), payload.end());
+    if (proof.size() < secret_.size() || proof.compare(0, secret_.size(), secret_) != 0) {
       fail_start(
           "its first message does not carry the secret it was given; another process may be "
           "tampering with the pool's shared memory",
           false);
+    }
+    const std::string build = proof.substr(secret_.size());
+    if (build != platform::build_identity()) {
+      fail_start("it runs another build of the program (build " + shown(build) +
+                     ", the application's " + shown(platform::build_identity()) +
+                     "): the executable file was replaced since the application started; "
+                     "restart the application",
+                 false);
     }
     if (h.key != registry::digest()) {
       fail_start("it runs a different set of tasks (was the executable file replaced?)", false);

@@ -140,13 +140,15 @@ std::shared_ptr<zygote> zygote::spawn() {
   for (const int fd : fds) {
     if (fd < 0) give_up("cannot start the forkserver: cannot pass it its pipes", dup_error);
   }
-  const std::vector<std::string> args{std::string(zygote_argument) + "3,4,5,6"};
+  // The program that runs, even if its file was replaced or deleted since it started.
   const std::string exe = platform::executable_path();
+  const std::vector<std::string> argv{exe, std::string(zygote_argument) + "3,4,5,6"};
   int tries = 0;
   const std::error_code ec = retry_while_busy(
       [&] {
-        return platform::spawn_process(
-            exe, args, {{fds[0], 3}, {fds[1], 4}, {fds[2], 5}, {fds[3], 6}}, z->pid_);
+        return platform::spawn_process(platform::running_program(), argv,
+                                       {{fds[0], 3}, {fds[1], 4}, {fds[2], 5}, {fds[3], 6}},
+                                       z->pid_);
       },
       &tries);
   if (ec) {

@@ -36,8 +36,19 @@ int current_pid() noexcept;
 /// Returns the number of threads the calling process has, counted by the operating system.
 std::size_t thread_count();
 
-/// Returns the absolute path of the running executable.
+/// Returns the absolute path of the running executable (for messages and a child's name; Linux
+/// appends " (deleted)" once its file is gone).
 std::string executable_path();
+
+/// Returns what to run to start the program that is running, even once its file has been
+/// replaced or deleted (Linux: a path through a descriptor on its file, opened at the first
+/// call; Windows: the path of the running module, which Windows keeps from being replaced or
+/// deleted while it runs, though it may be renamed).
+std::string running_program();
+
+/// Returns an identity of the running program's build, as hex: its ELF build-id (Linux), or
+/// the link time, size and checksum in its PE header (Windows); empty where it has none.
+std::string build_identity();
 
 /// Returns the command line the calling process was started with, program name first.
 std::vector<std::string> command_line();
@@ -59,15 +70,21 @@ std::string signal_name(int signal);
 /// violation" for an NTSTATUS), or an empty string for a plain exit code.
 std::string exit_code_meaning(int code);
 
-/// POSIX: starts `exe` with `args` (after the program name) and the current environment; the
-/// child gets each `(fd, target)` of `inherit` as descriptor `target` (sources numbered above
-/// every target) and no other descriptor above stderr. Sets `pid`; returns the error.
+/// POSIX: starts `exe` with the arguments `argv` (the program's name first) and the current
+/// environment; the child gets each `(fd, target)` of `inherit` as descriptor `target` (sources
+/// numbered above every target) and no other descriptor above stderr. Sets `pid`; returns the
+/// error.
 /// (Windows: Boost.Process's launcher starts children, launch/children.windows.cpp.)
 ///
 /// Safe from a multi-threaded process: nothing runs in the child between fork and exec that
 /// could need a lock another thread holds.
-std::error_code spawn_process(const std::string& exe, const std::vector<std::string>& args,
+std::error_code spawn_process(const std::string& exe, const std::vector<std::string>& argv,
                               const std::vector<std::pair<int, int>>& inherit, int& pid);
+
+/// Names the calling process after the file name in `argv0` where the system shows a name
+/// apart from the arguments (Linux: the one `top` and `pkill` see; a process started from
+/// /proc/self/exe would be "exe"). Elsewhere does nothing.
+void name_process(const char* argv0) noexcept;
 
 /// Windows: places the process behind `handle` in the job that ends with this process, however
 /// it ends. POSIX: does nothing (a worker's lifeline ends it).

@@ -10,8 +10,13 @@
 #include <fstream>
 #include <vector>
 
+#include <elf.h>
+#include <fcntl.h>
+#include <link.h>
 #include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -30,7 +35,82 @@ std::size_t thread_count() {
   return n == 0 ? 1 : n;
 }
 
-std::string executable_path() { return std::filesystem::read_symlink("/proc/self/exe").string(); }
+std::string executable_path() {
+  std::error_code ec;
+  const std::filesystem::path p = std::filesystem::read_symlink("/proc/self/exe", ec);
+  return ec ? std::string("/proc/self/exe") : p.string();
+}
+
+std::string running_program() {
+  // A descriptor on the program's file, opened once: a path through it names that file (the
+  // inode) however the path changed since. Opened by path rather than through /proc/self/exe,
+  // which under valgrind is valgrind's tool, not the program.
+  struct program_file {
+    int fd = -1;
+    struct stat st {};
+  };
+  static const program_file program = [] {
+    program_file p;
+    p.fd = ::open(executable_path().c_str(), O_PATH | O_CLOEXEC);
+    if (p.fd >= 0 && ::fstat(p.fd, &p.st) != 0) p.fd = -1;
+    return p;
+  }();
+  // The application may have closed it since (a daemon closes every descriptor), and the
+  // number may name another file now: then /proc/self/exe.
+  struct stat now {};
+  if (program.fd < 0 || ::fstat(program.fd, &now) != 0 || now.st_dev != program.st.st_dev ||
+      now.st_ino != program.st.st_ino) {
+    return "/proc/self/exe";
+  }
+  return "/proc/" + std::to_string(::getpid()) + "/fd/" + std::to_string(program.fd);
+}
+
+namespace {
+
+std::string hex_of(const unsigned char* bytes, std::size_t n) {
+  static constexpr char digits[] = "0123456789abcdef";
+  std::string out;
+  for (std::size_t i = 0; i < n; ++i) {
+    out.push_back(digits[bytes[i] >> 4]);
+    out.push_back(digits[bytes[i] & 15]);
+  }
+  return out;
+}
+
+// Finds the GNU build-id note among the main program's loaded segments.
+int find_build_id(dl_phdr_info* info, std::size_t /*size*/, void* data) {
+  auto& out = *static_cast<std::string*>(data);
+  for (ElfW(Half) i = 0; i < info->dlpi_phnum; ++i) {
+    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+    if (ph.p_type != PT_NOTE) continue;
+    const auto* p = reinterpret_cast<const unsigned char*>(info->dlpi_addr + ph.p_vaddr);
+    const unsigned char* const end = p + ph.p_memsz;
+    while (p + sizeof(ElfW(Nhdr)) <= end) {
+      const auto* note = reinterpret_cast<const ElfW(Nhdr)*>(p);
+      const unsigned char* name = p + sizeof(ElfW(Nhdr));
+      const unsigned char* desc = name + ((note->n_namesz + 3) & ~3U);
+      if (desc + note->n_descsz > end) break;
+      if (note->n_type == NT_GNU_BUILD_ID && note->n_namesz == 4 &&
+          std::memcmp(name, "GNU", 4) == 0) {
+        out = hex_of(desc, note->n_descsz);
+        return 1;
+      }
+      p = desc + ((note->n_descsz + 3) & ~3U);
+    }
+  }
+  return 1;  // only the first object: the main program
+}
+
+}  // namespace
+
+std::string build_identity() {
+  static const std::string id = [] {
+    std::string out;
+    ::dl_iterate_phdr(&find_build_id, &out);
+    return out;
+  }();
+  return id;
+}
 
 std::vector<std::string> command_line() {
   std::ifstream in("/proc/self/cmdline", std::ios::binary);
@@ -65,7 +145,7 @@ std::string signal_name(int signal) {
 
 std::string exit_code_meaning(int /*code*/) { return {}; }
 
-std::error_code spawn_process(const std::string& exe, const std::vector<std::string>& args,
+std::error_code spawn_process(const std::string& exe, const std::vector<std::string>& argv,
                               const std::vector<std::pair<int, int>>& inherit, int& pid) {
   // posix_spawn, not a fork followed by library code: Boost.Process 1.81's own launchers
   // allocate in the forked child (asio's notify_fork), which hangs when another thread held
@@ -84,14 +164,13 @@ std::error_code spawn_process(const std::string& exe, const std::vector<std::str
   sigemptyset(&none);
   posix_spawnattr_setsigmask(&attr, &none);
   posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
-  std::vector<char*> argv;
-  std::string program = exe;
-  argv.push_back(program.data());
-  std::vector<std::string> copies = args;
-  for (std::string& a : copies) argv.push_back(a.data());
-  argv.push_back(nullptr);
+  std::vector<std::string> copies = argv;
+  std::vector<char*> pointers;
+  pointers.reserve(copies.size() + 1);
+  for (std::string& a : copies) pointers.push_back(a.data());
+  pointers.push_back(nullptr);
   pid_t child = -1;
-  const int rc = ::posix_spawn(&child, exe.c_str(), &actions, &attr, argv.data(), environ);
+  const int rc = ::posix_spawn(&child, exe.c_str(), &actions, &attr, pointers.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attr);
   if (rc != 0) return {rc, std::generic_category()};
@@ -100,6 +179,12 @@ std::error_code spawn_process(const std::string& exe, const std::vector<std::str
 }
 
 void join_worker_job(int /*handle*/) noexcept {}
+
+void name_process(const char* argv0) noexcept {
+  if (argv0 == nullptr) return;
+  const char* slash = std::strrchr(argv0, '/');
+  ::prctl(PR_SET_NAME, slash != nullptr ? slash + 1 : argv0);  // cut to 15 bytes
+}
 
 exit_status reap(int pid) noexcept {
   int status = 0;

@@ -66,6 +66,20 @@ std::string executable_path() {
   }
 }
 
+std::string running_program() { return executable_path(); }
+
+std::string build_identity() {
+  const auto* base = reinterpret_cast<const unsigned char*>(::GetModuleHandleW(nullptr));
+  const auto* dos = reinterpret_cast<const IMAGE_DOS_HEADER*>(base);
+  const auto* nt = reinterpret_cast<const IMAGE_NT_HEADERS*>(base + dos->e_lfanew);
+  char text[64];
+  std::snprintf(text, sizeof text, "%08lx%08lx%08lx",
+                static_cast<unsigned long>(nt->FileHeader.TimeDateStamp),
+                static_cast<unsigned long>(nt->OptionalHeader.SizeOfImage),
+                static_cast<unsigned long>(nt->OptionalHeader.CheckSum));
+  return text;
+}
+
 std::vector<std::string> command_line() {
   int argc = 0;
   wchar_t** argv = ::CommandLineToArgvW(::GetCommandLineW(), &argc);
@@ -125,6 +139,8 @@ std::string exit_code_meaning(int code) {
 void join_worker_job(int handle) noexcept {
   if (const HANDLE job = worker_job()) ::AssignProcessToJobObject(job, to_handle(handle));
 }
+
+void name_process(const char* /*argv0*/) noexcept {}
 
 exit_status exit_status_of(int wait_status) noexcept { return {wait_status, std::nullopt}; }
 

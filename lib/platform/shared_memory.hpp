@@ -42,9 +42,15 @@ class shared_memory {
   std::unique_ptr<impl> impl_;
 };
 
-/// Removes shared-memory segments named "<prefix><pid>-..." whose creating process `pid` no
-/// longer exists: what a SIGKILL at the wrong moment can leave behind. (Nothing to do on
-/// Windows, where a segment vanishes with its last handle.)
-void remove_orphaned_segments(const std::string& prefix) noexcept;
+/// Returns how the names of the segments this process creates begin: "mproc-<pid>-<tag>-",
+/// where the tag tells this process from every other that had or will have its pid (POSIX: its
+/// pid namespace and start time).
+std::string segment_prefix();
+
+/// Removes the segments that a SIGKILL at the wrong moment left behind: those named by
+/// `segment_prefix` of a process that is provably gone (the same owner and pid namespace as
+/// this process, and no process with that pid and start time). Anything it cannot prove, it
+/// leaves. (Nothing to do on Windows, where a segment vanishes with its last handle.)
+void remove_orphaned_segments() noexcept;
 
 }  // namespace mproc::platform

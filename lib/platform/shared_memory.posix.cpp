@@ -6,12 +6,20 @@
 
 #include <cerrno>
 #include <csignal>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <optional>
+#include <sstream>
+#include <string>
 #include <system_error>
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <unistd.h>
 
 namespace bip = boost::interprocess;
 
@@ -86,17 +94,73 @@ shared_memory::~shared_memory() = default;
 void* shared_memory::address() const noexcept { return impl_->region.get_address(); }
 std::size_t shared_memory::size() const noexcept { return impl_->region.get_size(); }
 
-void remove_orphaned_segments(const std::string& prefix) noexcept {
-  std::error_code ec;
-  for (std::filesystem::directory_iterator it("/dev/shm", ec), end; !ec && it != end;
-       it.increment(ec)) {
-    const std::string name = it->path().filename().string();
-    if (name.rfind(prefix, 0) != 0) continue;
-    const int pid = std::atoi(name.c_str() + prefix.size());
-    if (pid <= 0 || (::kill(pid, 0) != 0 && errno == ESRCH)) {
+namespace {
+
+// The start time of process `pid` (clock ticks after boot, /proc/<pid>/stat's 22nd field), or
+// nothing if there is no such process in this pid namespace.
+std::optional<unsigned long long> start_time_of(int pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string text;
+  if (!std::getline(in, text)) return std::nullopt;
+  // The name in parentheses may hold spaces and parentheses: the fields follow the last ')'.
+  const std::size_t close = text.rfind(')');
+  if (close == std::string::npos) return std::nullopt;
+  std::istringstream fields(text.substr(close + 1));
+  std::string field;
+  for (int i = 3; i <= 21 && fields >> field; ++i) {
+  }
+  unsigned long long start = 0;
+  if (!(fields >> start)) return std::nullopt;
+  return start;
+}
+
+// The pid namespace of this process (the inode of /proc/self/ns/pid), or 0 if unknown.
+unsigned long long pid_namespace() noexcept {
+  struct stat st {};
+  return ::stat("/proc/self/ns/pid", &st) == 0 ? static_cast<unsigned long long>(st.st_ino) : 0;
+}
+
+}  // namespace
+
+std::string segment_prefix() {
+  // Per process: a forked child has a pid and a start time of its own.
+  static std::mutex m;
+  static int pid = 0;
+  static std::string prefix;
+  const std::lock_guard lock(m);
+  if (pid != ::getpid()) {
+    pid = ::getpid();
+    prefix = "mproc-" + std::to_string(pid) + "-" + std::to_string(pid_namespace()) + "-" +
+             std::to_string(start_time_of(pid).value_or(0)) + "-";
+  }
+  return prefix;
+}
+
+void remove_orphaned_segments() noexcept {
+  try {
+    // Without its own namespace and start time, nothing can be proved about anyone's.
+    const unsigned long long ns = pid_namespace();
+    if (ns == 0 || !start_time_of(::getpid())) return;
+    std::error_code ec;
+    for (std::filesystem::directory_iterator it("/dev/shm", ec), end; !ec && it != end;
+         it.increment(ec)) {
+      const std::string name = it->path().filename().string();
+      int pid = 0;
+      unsigned long long name_ns = 0;
+      unsigned long long start = 0;
+      int used = 0;
+      if (std::sscanf(name.c_str(), "mproc-%d-%llu-%llu-%n", &pid, &name_ns, &start, &used) != 3 ||
+          used == 0 || pid <= 0 || name_ns != ns) {
+        continue;  // not one of ours, or made in another pid namespace: its pid means nothing here
+      }
+      struct stat st {};
+      if (::stat(it->path().c_str(), &st) != 0 || st.st_uid != ::geteuid()) continue;
+      if (start_time_of(pid) == start) continue;  // its creator runs
       std::error_code ignored;
       std::filesystem::remove(it->path(), ignored);
     }
+  } catch (...) {
+    // Out of memory: the sweep is an optimisation, skipped.
   }
 }
 

@@ -67,6 +67,8 @@ shared_memory::~shared_memory() = default;
 void* shared_memory::address() const noexcept { return impl_->region.get_address(); }
 std::size_t shared_memory::size() const noexcept { return impl_->region.get_size(); }
 
-void remove_orphaned_segments(const std::string& /*prefix*/) noexcept {}
+std::string segment_prefix() { return "mproc-" + std::to_string(::GetCurrentProcessId()) + "-0-"; }
+
+void remove_orphaned_segments() noexcept {}
 
 }  // namespace mproc::platform

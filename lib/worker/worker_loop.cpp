@@ -115,8 +115,10 @@ void serve(const std::shared_ptr<channel::segment>& seg, int lifeline, const std
   hello.kind = channel::message_kind::hello;
   hello.key = registry::digest();
   hello.id = static_cast<std::uint64_t>(platform::current_pid());
-  hello.size = secret.size();
-  if (ep.send(hello, secret.data()) != channel::io_status::ok) leave(0);
+  // The secret proves who it is; the build identity that it runs the application's build.
+  const std::string proof = secret + platform::build_identity();
+  hello.size = proof.size();
+  if (ep.send(hello, proof.data()) != channel::io_status::ok) leave(0);
 
   channel::message_header h;
   // Both buffers are kept from task to task, so that a large message after the first finds its

@@ -29,6 +29,7 @@
 #include <vector>
 
 #if !defined(_WIN32)
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #endif
@@ -468,7 +469,11 @@ BOOST_FIXTURE_TEST_CASE(a_segment_orphaned_by_a_killed_process_is_removed, mproc
   const pid_t gone = ::fork();
   if (gone == 0) ::_exit(0);
   ::waitpid(gone, nullptr, 0);  // a pid that no longer exists
-  const std::string orphan = "/dev/shm/mproc-" + std::to_string(gone) + "-0123456789abcdef01234567";
+  struct stat ns {};
+  BOOST_TEST_REQUIRE(::stat("/proc/self/ns/pid", &ns) == 0);
+  // Named as this pid namespace's segments are: "mproc-<pid>-<namespace>-<start time>-...".
+  const std::string orphan = "/dev/shm/mproc-" + std::to_string(gone) + "-" +
+                             std::to_string(ns.st_ino) + "-1-0123456789abcdef01234567";
   { std::ofstream(orphan) << "left by a SIGKILL"; }
   BOOST_TEST_REQUIRE(std::filesystem::exists(orphan));
   mproc::process_pool pool(mproc_test::options(mproc_test::methods_under_test().front(), 1));

@@ -13,6 +13,12 @@
 //   nofile <extra>     every descriptor above stderr closed, RLIMIT_NOFILE at 3 + <extra>
 //   small-shm          a private mount namespace where /dev/shm is a 1 MiB tmpfs (root only)
 //   stop-zygote        the fork zygote is stopped (SIGSTOP) after the pool started
+//   replace-self <exe> not a refusal: the probe's own file is replaced by a copy of <exe> (as a
+//                      rebuild does) after its first tasks, then deleted, with tasks after each
+//                      step and a second pool at the end: it prints the sum of all four rounds
+//   hold-array         not a refusal: creates a shared_array of 16 sevens, prints "ready", waits
+//                      for a line on stdin, then sums the array in a task of a new pool (each
+//                      task's argument is its array): "ok 112" if the array survived meanwhile
 // Each task returns `planted` (42, set before the pool starts: a forked worker sees it) plus
 // its argument; with max_tasks_per_worker = 1 every task runs in a new worker.
 #include <mproc/mproc.hpp>
@@ -24,6 +30,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <iostream>
 #include <string>
 #include <vector>
 
@@ -42,6 +49,12 @@ namespace {
 int planted = 0;
 
 int planted_plus(int x) { return planted + x; }
+
+int sum_of(mproc::shared_array<int> a) {
+  int sum = 0;
+  for (const int v : a) sum += v;
+  return sum;
+}
 
 [[noreturn]] void fail(const char* what) {
   std::printf("probe setup failed: %s: %s\n", what, std::strerror(errno));
@@ -116,6 +129,15 @@ void stop_zygote(const std::vector<int>& workers) {
 
 int worker_pid(int) { return static_cast<int>(::getpid()); }
 
+// Runs `n` tasks (each in a new worker) and returns the sum of their results.
+long run_tasks(mproc::process_pool& pool, long n) {
+  std::vector<mproc::future<int>> results;
+  for (long i = 0; i < n; ++i) results.push_back(pool.submit<planted_plus>(static_cast<int>(i)));
+  long sum = 0;
+  for (auto& r : results) sum += r.get();
+  return sum;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -126,8 +148,23 @@ int main(int argc, char** argv) {
   }
   const std::string refusal = argv[4];
   const long value = argc > 5 ? std::atol(argv[5]) : 0;
+  const long tasks = std::atol(argv[3]);
   planted = 42;
   try {
+    if (refusal == "hold-array") {
+      mproc::shared_array<int> a(16);
+      for (int& v : a) v = 7;
+      std::printf("ready\n");
+      std::fflush(stdout);
+      std::string line;
+      std::getline(std::cin, line);
+      mproc::pool_options options;
+      options.start = mproc::parse_start_method(argv[1]);
+      options.workers = 1;
+      mproc::process_pool pool(options);
+      std::printf("ok %d\n", pool.submit<sum_of>(a).get());
+      return 0;
+    }
     if (refusal == "pidfd") refuse_pidfd_open();
     if (refusal == "nproc") limit_tasks(value);
     if (refusal == "nofile") limit_descriptors(value);
@@ -145,12 +182,17 @@ int main(int argc, char** argv) {
       }
       stop_zygote(workers);
     }
-    std::vector<mproc::future<int>> results;
-    for (long i = 0; i < std::atol(argv[3]); ++i) {
-      results.push_back(pool.submit<planted_plus>(static_cast<int>(i)));
+    long sum = run_tasks(pool, tasks);
+    if (refusal == "replace-self") {
+      const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe");
+      std::filesystem::copy_file(argv[5], self.string() + ".new");
+      std::filesystem::rename(self.string() + ".new", self);
+      sum += run_tasks(pool, tasks);
+      std::filesystem::remove(self);
+      sum += run_tasks(pool, tasks);
+      mproc::process_pool again(options);
+      sum += run_tasks(again, tasks);
     }
-    long sum = 0;
-    for (auto& r : results) sum += r.get();
     std::printf("ok %ld\n", sum);
   } catch (const mproc::start_error& e) {
     std::printf("start_error: %s\n", e.what());

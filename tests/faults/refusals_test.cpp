@@ -10,6 +10,7 @@
 #include <boost/test/data/test_case.hpp>
 #include <boost/test/unit_test.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -20,8 +21,10 @@
 #include <vector>
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -73,6 +76,8 @@ outcome run(const std::string& probe, const std::vector<std::string>& args,
   std::filesystem::create_directories(dir);
   const std::string out_path = dir + "/out";
   const std::string err_path = dir + "/err";
+  // Children the test itself runs beside the probe are not the probe's leftovers.
+  const std::vector<int> before = mproc_test::direct_children();
   const auto start = std::chrono::steady_clock::now();
   const int pid = ::fork();
   BOOST_TEST_REQUIRE(pid >= 0);
@@ -99,6 +104,7 @@ outcome run(const std::string& probe, const std::vector<std::string>& args,
   // Whatever the probe left: orphans are ours now. A dead one is reaped; a live one is given
   // a moment (it may be leaving), then counted and killed.
   for (const int child : mproc_test::direct_children()) {
+    if (std::find(before.begin(), before.end(), child) != before.end()) continue;
     if (state_of(child) != 'Z') {
       const int cfd = open_pidfd(child);
       if (cfd < 0 || !ended_within(cfd, std::chrono::seconds(5))) {
@@ -255,6 +261,122 @@ BOOST_AUTO_TEST_CASE(a_stopped_zygote_is_replaced_within_a_bound,
   BOOST_TEST(o.output.rfind("ok ", 0) == 0U, o.output);
   BOOST_TEST(contains(o.errors, "stopped by a signal or a debugger"), o.errors);
   BOOST_TEST(o.took < std::chrono::seconds(30));
+}
+
+BOOST_DATA_TEST_CASE(a_program_replaced_and_deleted_while_it_runs_still_starts_its_own_workers,
+                     bdata::make(mproc_test::methods_under_test()), method) {
+  // Run from a copy of its own, which it replaces with another mproc program and then deletes.
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("mproc-rebuilt-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const std::filesystem::path copy = dir / "probe";
+  std::filesystem::copy_file(MPROC_PROBE, copy, std::filesystem::copy_options::overwrite_existing);
+  const outcome o =
+      run(copy.string(), {method_name(method), "2", "3", "replace-self", MPROC_VICTIM});
+  check_clean(o);
+  const int planted = method == mproc::start_method::fork ? 42 : 0;
+  BOOST_TEST(o.output == "ok " + std::to_string(4 * (3 * planted + 3)) + "\n", o.errors);
+  BOOST_TEST(!std::filesystem::exists(copy));
+  std::filesystem::remove_all(dir);
+}
+
+// Reads what `fd` gives until `marker` has arrived, end of file, or `limit`.
+std::string read_until(int fd, const std::string& marker, std::chrono::seconds limit) {
+  std::string text;
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (text.find(marker) == std::string::npos) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    pollfd p{fd, POLLIN, 0};
+    if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) <= 0) break;
+    char buf[256];
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n <= 0) break;
+    text.append(buf, static_cast<std::size_t>(n));
+  }
+  return text;
+}
+
+BOOST_TEST_DECORATOR(*boost::unit_test::precondition(needs_root()))
+BOOST_DATA_TEST_CASE(a_pool_leaves_the_arrays_of_a_program_in_another_pid_namespace_alone,
+                     bdata::make(mproc_test::methods_under_test()), method) {
+  // The holder runs in a pid namespace of its own, as pid 99991 there (a pid that names
+  // nobody, or somebody else, here), and shares /dev/shm with this one.
+  int to_holder[2];
+  int from_holder[2];
+  BOOST_TEST_REQUIRE(::pipe2(to_holder, O_CLOEXEC) == 0);
+  BOOST_TEST_REQUIRE(::pipe2(from_holder, O_CLOEXEC) == 0);
+  const int holder = ::fork();
+  BOOST_TEST_REQUIRE(holder >= 0);
+  if (holder == 0) {
+    ::dup2(to_holder[0], 0);
+    ::dup2(from_holder[1], 1);
+    mproc_test::exec_program("/usr/bin/unshare",
+                             {"--pid", "--fork", "--mount-proc", "/bin/sh", "-c",
+                              "echo 99990 > /proc/sys/kernel/ns_last_pid && \"$0\" \"$@\"",
+                              MPROC_PROBE, method_name(method), "1", "1", "hold-array"});
+  }
+  ::close(to_holder[0]);
+  ::close(from_holder[1]);
+  const std::string ready = read_until(from_holder[0], "ready\n", std::chrono::seconds(30));
+  BOOST_TEST_REQUIRE(ready == "ready\n");
+  // A pool here sweeps /dev/shm as it starts.
+  const outcome o = run(MPROC_PROBE, {method_name(method), "1", "2", "none"});
+  check_clean(o);
+  BOOST_TEST(o.output == expected_sum(method, 2));
+  BOOST_TEST(::write(to_holder[1], "go\n", 3) == 3);
+  ::close(to_holder[1]);
+  const std::string result = read_until(from_holder[0], "\n", std::chrono::seconds(60));
+  ::close(from_holder[0]);
+  int status = 0;
+  ::waitpid(holder, &status, 0);
+  BOOST_TEST(result == "ok 112\n");
+  BOOST_TEST(WIFEXITED(status));
+}
+
+// The start time of `pid`, as /proc/<pid>/stat's 22nd field gives it.
+unsigned long long start_time_of(int pid) {
+  const std::string stat = read_file("/proc/" + std::to_string(pid) + "/stat");
+  std::istringstream fields(stat.substr(stat.rfind(')') + 1));
+  std::string field;
+  for (int i = 3; i <= 21; ++i) fields >> field;
+  unsigned long long start = 0;
+  fields >> start;
+  return start;
+}
+
+BOOST_AUTO_TEST_CASE(the_sweep_removes_only_segments_whose_creator_is_provably_gone) {
+  struct stat ns {};
+  BOOST_TEST_REQUIRE(::stat("/proc/self/ns/pid", &ns) == 0);
+  const int dead = ::fork();  // a pid that names nobody once reaped
+  BOOST_TEST_REQUIRE(dead >= 0);
+  if (dead == 0) ::_exit(0);
+  ::waitpid(dead, nullptr, 0);
+  const int self = ::getpid();
+  const unsigned long long start = start_time_of(self);
+  const std::string here = std::to_string(ns.st_ino);
+  const std::string elsewhere = std::to_string(ns.st_ino + 1);
+  const std::string shm = "/dev/shm/";
+  const std::string tag = "-test" + std::to_string(self);
+  const std::vector<std::string> removed{
+      "mproc-" + std::to_string(dead) + "-" + here + "-1-gone" + tag,
+      // Its pid is alive, but it is somebody else: another start time.
+      "mproc-" + std::to_string(self) + "-" + here + "-" + std::to_string(start + 1) + "-reused" +
+          tag};
+  const std::vector<std::string> kept{
+      "mproc-" + std::to_string(self) + "-" + here + "-" + std::to_string(start) + "-alive" + tag,
+      "mproc-" + std::to_string(dead) + "-" + elsewhere + "-1-other-namespace" + tag,
+      "mproc-" + std::to_string(dead) + "-old-format" + tag};
+  for (const auto& names : {removed, kept}) {
+    for (const std::string& n : names) std::ofstream(shm + n) << "x";
+  }
+  const outcome o = run(MPROC_PROBE, {"spawn", "1", "1", "none"});
+  check_clean(o);
+  for (const std::string& n : removed) BOOST_TEST(!std::filesystem::exists(shm + n), n);
+  for (const std::string& n : kept) {
+    BOOST_TEST(std::filesystem::exists(shm + n), n);
+    std::filesystem::remove(shm + n);
+  }
 }
 
 BOOST_AUTO_TEST_SUITE_END()

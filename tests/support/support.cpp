@@ -60,12 +60,24 @@ mproc::pool_options options(mproc::start_method method, std::size_t workers) {
   return o;
 }
 
+namespace {
+
+std::string listed(const std::vector<int>& pids) {
+  std::string out;
+  for (const int pid : pids) out += " " + std::to_string(pid);
+  return out;
+}
+
+}  // namespace
+
 clean_check::clean_check() {
-  BOOST_TEST_REQUIRE(child_pids().empty(), "a previous test left a child process");
+  const std::vector<int> left = child_pids();
+  BOOST_TEST_REQUIRE(left.empty(), "a previous test left a child process:" << listed(left));
 }
 
 clean_check::~clean_check() {
-  BOOST_TEST(child_pids().empty(), "a child process is left after the test");
+  const std::vector<int> left = child_pids();
+  BOOST_TEST(left.empty(), "a child process is left after the test:" << listed(left));
   BOOST_TEST(leftover_segments().empty(), "a shared-memory segment is left after the test");
 }
 

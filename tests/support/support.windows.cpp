@@ -3,6 +3,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <atomic>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -40,6 +41,20 @@ void set_env(const char* name, const char* value) { ::_putenv_s(name, value); }
 
 void unset_env(const char* name) { ::_putenv_s(name, ""); }
 
+namespace {
+
+// When process `pid` was created (0 if it cannot be asked).
+std::uint64_t creation_time(DWORD pid) {
+  const HANDLE h = ::OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, FALSE, pid);
+  if (h == nullptr) return 0;
+  FILETIME created{}, exited{}, kernel{}, user{};
+  const bool ok = ::GetProcessTimes(h, &created, &exited, &kernel, &user) != 0;
+  ::CloseHandle(h);
+  return ok ? (std::uint64_t{created.dwHighDateTime} << 32) | created.dwLowDateTime : 0;
+}
+
+}  // namespace
+
 std::vector<std::pair<int, int>> all_processes() {
   std::vector<std::pair<int, int>> procs;
   const HANDLE snap = ::CreateToolhelp32Snapshot(TH32CS_SNAPPROCESS, 0);
@@ -51,6 +66,13 @@ std::vector<std::pair<int, int>> all_processes() {
                        static_cast<int>(entry.th32ParentProcessID));
   }
   ::CloseHandle(snap);
+  // Windows keeps a process's parent id after the parent has ended, and reuses ids: a process
+  // older than the one that now has its parent's id is not that one's child.
+  for (auto& [pid, ppid] : procs) {
+    const std::uint64_t born = creation_time(static_cast<DWORD>(pid));
+    const std::uint64_t parent_born = creation_time(static_cast<DWORD>(ppid));
+    if (born != 0 && parent_born != 0 && born < parent_born) ppid = 0;
+  }
   return procs;
 }
 
