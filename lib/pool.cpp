@@ -636,6 +636,13 @@ void pool_engine::settle(worker& w, received& r) {
     }
   } else if (r.status == channel::io_status::timed_out) {
     retire(w, std::make_exception_ptr(task_timeout(options_.task_timeout, name())), name());
+  } else if (r.status == channel::io_status::corrupt) {
+    retire(w,
+           std::make_exception_ptr(serialization_error(
+               "task '" + name() +
+               "': its worker overwrote the positions in its shared memory (a bug in a task "
+               "that writes through a stray pointer?); it was killed and replaced")),
+           name());
   } else {
     retire(w, nullptr, name());
   }

@@ -32,6 +32,10 @@ std::error_code segment::attach_wakers(bool create) {
 }
 
 std::shared_ptr<segment> segment::create(std::size_t capacity, std::error_code& ec) {
+  if (capacity == 0) {
+    ec = std::make_error_code(std::errc::invalid_argument);
+    return nullptr;
+  }
   std::shared_ptr<segment> s(new segment());
   std::string suffix;
   if ((ec = platform::random_hex(12, suffix))) return nullptr;
@@ -45,6 +49,7 @@ std::shared_ptr<segment> segment::create(std::size_t capacity, std::error_code& 
   auto* base = static_cast<char*>(s->mapping_->memory.address());
   s->header_ = new (base) segment_header();
   s->header_->capacity = capacity;
+  s->capacity_ = capacity;
   s->to_worker_data_ = base + header_space;
   s->to_parent_data_ = base + header_space + capacity;
   return s;
@@ -60,11 +65,14 @@ std::shared_ptr<segment> segment::open(const std::string& name, std::error_code&
   if ((ec = s->attach_wakers(false))) return nullptr;
   auto* base = static_cast<char*>(s->mapping_->memory.address());
   s->header_ = std::launder(reinterpret_cast<segment_header*>(base));
+  // Read once, checked against the mapping, and kept: later changes to it mean nothing here.
   const std::uint64_t capacity = s->header_->capacity;
-  if (capacity == 0 || header_space + 2 * capacity > s->mapping_->memory.size()) {
+  const std::size_t size = s->mapping_->memory.size();
+  if (capacity == 0 || size < header_space || capacity > (size - header_space) / 2) {
     ec = std::make_error_code(std::errc::bad_message);
     return nullptr;
   }
+  s->capacity_ = capacity;
   s->to_worker_data_ = base + header_space;
   s->to_parent_data_ = base + header_space + capacity;
   return s;
@@ -95,19 +103,19 @@ void segment::mark_worker_gone() noexcept {
 }
 
 endpoint segment::parent_endpoint() {
-  const peer_state peer{&header_->worker_gone};
-  return endpoint{ring(header_->to_worker, to_worker_data_, header_->capacity, peer,
-                       wakers_for_to_worker(), seen_to_worker_read_),
-                  ring(header_->to_parent, to_parent_data_, header_->capacity, peer,
-                       wakers_for_to_parent(), seen_to_parent_read_)};
+  const peer_state peer{&header_->worker_gone, &corrupt_};
+  return endpoint{ring(header_->to_worker, to_worker_data_, capacity_, peer, wakers_for_to_worker(),
+                       to_worker_written_, seen_to_worker_read_),
+                  ring(header_->to_parent, to_parent_data_, capacity_, peer, wakers_for_to_parent(),
+                       to_parent_read_, seen_to_parent_read_)};
 }
 
 endpoint segment::worker_endpoint() {
-  const peer_state peer{&header_->parent_gone};
-  return endpoint{ring(header_->to_parent, to_parent_data_, header_->capacity, peer,
-                       wakers_for_to_parent(), seen_to_parent_read_),
-                  ring(header_->to_worker, to_worker_data_, header_->capacity, peer,
-                       wakers_for_to_worker(), seen_to_worker_read_)};
+  const peer_state peer{&header_->parent_gone, &corrupt_};
+  return endpoint{ring(header_->to_parent, to_parent_data_, capacity_, peer, wakers_for_to_parent(),
+                       to_parent_written_, seen_to_parent_read_),
+                  ring(header_->to_worker, to_worker_data_, capacity_, peer, wakers_for_to_worker(),
+                       to_worker_read_, seen_to_worker_read_)};
 }
 
 io_status endpoint::send(message_header header, const char* payload) {

@@ -16,9 +16,10 @@
 
 namespace mproc::channel {
 
-/// Control block at the start of each segment.
+/// Control block at the start of each segment. Both processes write it: nothing in it is
+/// trusted for a size or an index (see `ring`).
 struct segment_header {
-  std::uint64_t capacity = 0;                 // bytes in each ring
+  std::uint64_t capacity = 0;                 // bytes in each ring, for the worker to check
   std::atomic<std::uint32_t> worker_gone{0};  // set by the parent when the worker process ended
   std::atomic<std::uint32_t> parent_gone{0};  // never set: a worker exits through its lifeline
   ring_control to_worker;
@@ -47,6 +48,10 @@ class segment {
   const std::string& name() const noexcept { return name_; }
   /// Returns the control block.
   segment_header& header() noexcept { return *header_; }
+  /// Returns the bytes in each ring, as this process created or checked them.
+  std::uint64_t capacity() const noexcept { return capacity_; }
+  /// Returns whether the peer broke a ring of this segment (wrote a position no ring can have).
+  bool corrupt() const noexcept { return corrupt_.load(std::memory_order_relaxed); }
   /// Marks the worker as gone and wakes anyone waiting on either ring.
   void mark_worker_gone() noexcept;
 
@@ -68,11 +73,18 @@ class segment {
   segment_header* header_ = nullptr;
   char* to_worker_data_ = nullptr;
   char* to_parent_data_ = nullptr;
+  std::uint64_t capacity_ = 0;
   std::array<platform::wake_handle, 4> wakers_{-1, -1, -1, -1};  // data, space of each ring
-  // What this process's writer of each ring last saw of its reader's position (see `ring`):
-  // to_worker's is used in the parent, to_parent's in the worker.
+  // This process's own view of the rings (see `ring`), never read back from shared memory: each
+  // side's position in each ring (a process uses one side's; a test may use both), what each
+  // writer last saw of its reader's position, and whether the peer broke a ring.
+  std::uint64_t to_worker_written_ = 0;  // the parent's
+  std::uint64_t to_parent_read_ = 0;     // the parent's
+  std::uint64_t to_parent_written_ = 0;  // the worker's
+  std::uint64_t to_worker_read_ = 0;     // the worker's
   std::uint64_t seen_to_worker_read_ = 0;
   std::uint64_t seen_to_parent_read_ = 0;
+  std::atomic<bool> corrupt_{false};
 };
 
 /// Sends and receives whole messages over one side of a segment.

@@ -2,6 +2,11 @@
 // A single-producer/single-consumer byte ring in shared memory. It holds no lock: a process that
 // dies in the middle of a read or write leaves nothing that blocks the other side, which learns
 // of the death through the `gone` flag and a wake-up.
+//
+// Nothing the peer can write is trusted for an index or a size: each side keeps its own
+// position and the capacity in its own memory, publishes its position to the peer, and checks
+// the peer's (at most `capacity` apart from its own) before using it. A peer that breaks that
+// makes the ring `corrupt` for good.
 
 #include "platform/wake.hpp"
 #include "spin.hpp"
@@ -27,12 +32,19 @@ struct ring_control {
 };
 
 /// The outcome of a blocking ring operation.
-enum class io_status { ok, timed_out, peer_gone };
+enum class io_status {
+  ok,
+  timed_out,
+  peer_gone,
+  corrupt,  ///< the peer wrote a position that no ring can have: its memory is not to be trusted
+};
 
-/// Tells a waiting side whether the other side is still there.
+/// Tells a waiting side whether the other side is still there, and whether it broke the ring.
 struct peer_state {
   /// Set (and both signals bumped) by whoever learns that the peer died.
   std::atomic<std::uint32_t>* gone = nullptr;
+  /// In this process's own memory: set once the peer broke either ring of the segment.
+  std::atomic<bool>* corrupt = nullptr;
 };
 
 /// The wake-up objects that go with a ring's two signal words (see `platform::wake_handle`).
@@ -44,25 +56,31 @@ struct ring_wakers {
 /// One side's view of a ring: either its writer or its reader.
 class ring {
  public:
-  /// `seen_read_pos` is the writer's last look at the reader's position, kept in the writer's
-  /// own memory: while it shows room, a write does not touch the line the reader updates.
+  /// `own_pos` is this side's position (the writer's or the reader's), kept in this process's
+  /// memory, and `capacity` is the one this process gave or checked. `seen_read_pos` is the
+  /// writer's last look at the reader's position, also its own: while it shows room, a write
+  /// does not touch the line the reader updates.
   ring(ring_control& control, char* data, std::uint64_t capacity, peer_state peer,
-       ring_wakers wakers, std::uint64_t& seen_read_pos) noexcept
+       ring_wakers wakers, std::uint64_t& own_pos, std::uint64_t& seen_read_pos) noexcept
       : c_(control),
         data_(data),
         capacity_(capacity),
         peer_(peer),
         wakers_(wakers),
+        own_pos_(own_pos),
         seen_read_pos_(seen_read_pos) {}
 
   /// Writes all `n` bytes, waiting for space as needed.
   io_status write(const char* p, std::size_t n) {
+    if (peer_.corrupt->load(std::memory_order_relaxed)) return io_status::corrupt;
     while (n > 0) {
-      const std::uint64_t wp = c_.write_pos.load(std::memory_order_relaxed);
+      const std::uint64_t wp = own_pos_;
       std::uint64_t space = capacity_ - (wp - seen_read_pos_);
       for (;;) {
         if (space >= n) break;
-        seen_read_pos_ = c_.read_pos.load(std::memory_order_acquire);
+        const std::uint64_t rp = c_.read_pos.load(std::memory_order_acquire);
+        if (wp - rp > capacity_) return broken();  // ahead of the writer, or too far behind
+        seen_read_pos_ = rp;
         space = capacity_ - (wp - seen_read_pos_);
         if (space > 0) break;
         if (const io_status s = sleep(
@@ -75,7 +93,8 @@ class ring {
       }
       const auto chunk = static_cast<std::size_t>(std::min<std::uint64_t>(space, n));
       copy_in(wp, p, chunk);
-      c_.write_pos.store(wp + chunk, std::memory_order_seq_cst);
+      own_pos_ = wp + chunk;
+      c_.write_pos.store(own_pos_, std::memory_order_seq_cst);
       signal(c_.data_signal, c_.reader_sleeping, wakers_.data);
       p += chunk;
       n -= chunk;
@@ -83,10 +102,12 @@ class ring {
     return io_status::ok;
   }
 
-  /// Returns how many bytes a write could add now without waiting (the writer's view).
+  /// Returns how many bytes a write could add now without waiting (the writer's view; none
+  /// once the peer broke the ring).
   std::uint64_t free_space() const noexcept {
-    return capacity_ - (c_.write_pos.load(std::memory_order_relaxed) -
-                        c_.read_pos.load(std::memory_order_acquire));
+    const std::uint64_t used = own_pos_ - c_.read_pos.load(std::memory_order_acquire);
+    return peer_.corrupt->load(std::memory_order_relaxed) || used > capacity_ ? 0
+                                                                              : capacity_ - used;
   }
 
   /// Reads exactly `n` bytes, waiting for data until `deadline`.
@@ -107,7 +128,8 @@ class ring {
 
   /// Waits until there is something to read, or until `deadline`.
   io_status wait_readable(std::chrono::steady_clock::time_point deadline) {
-    const std::uint64_t rp = c_.read_pos.load(std::memory_order_relaxed);
+    if (peer_.corrupt->load(std::memory_order_relaxed)) return io_status::corrupt;
+    const std::uint64_t rp = own_pos_;
     while (c_.write_pos.load(std::memory_order_acquire) == rp) {
       if (const io_status s = sleep(
               c_.data_signal, c_.reader_sleeping, wakers_.data,
@@ -127,11 +149,13 @@ class ring {
   // Passes the next `n` bytes to `take(pointer, count)` as they arrive, in contiguous pieces.
   template <class Take>
   io_status consume(std::size_t n, std::chrono::steady_clock::time_point deadline, Take take) {
+    if (peer_.corrupt->load(std::memory_order_relaxed)) return io_status::corrupt;
     while (n > 0) {
-      const std::uint64_t rp = c_.read_pos.load(std::memory_order_relaxed);
+      const std::uint64_t rp = own_pos_;
       std::uint64_t avail = 0;
       for (;;) {
         avail = c_.write_pos.load(std::memory_order_acquire) - rp;
+        if (avail > capacity_) return broken();  // behind the reader, or more than the ring holds
         if (avail > 0) break;
         if (const io_status s = sleep(
                 c_.data_signal, c_.reader_sleeping, wakers_.data,
@@ -146,11 +170,17 @@ class ring {
           std::min<std::size_t>(chunk, static_cast<std::size_t>(capacity_) - at);
       take(data_ + at, first);
       if (chunk > first) take(data_, chunk - first);
-      c_.read_pos.store(rp + chunk, std::memory_order_seq_cst);
+      own_pos_ = rp + chunk;
+      c_.read_pos.store(own_pos_, std::memory_order_seq_cst);
       signal(c_.space_signal, c_.writer_sleeping, wakers_.space);
       n -= chunk;
     }
     return io_status::ok;
+  }
+
+  io_status broken() noexcept {
+    peer_.corrupt->store(true, std::memory_order_relaxed);
+    return io_status::corrupt;
   }
 
   void copy_in(std::uint64_t pos, const char* p, std::size_t n) noexcept {
@@ -211,6 +241,7 @@ class ring {
   std::uint64_t capacity_;
   peer_state peer_;
   ring_wakers wakers_;
+  std::uint64_t& own_pos_;        // this side's position; the copy in `c_` is for the peer
   std::uint64_t& seen_read_pos_;  // only the ring's one writer uses it
 };
 

@@ -13,6 +13,11 @@ namespace {
 // zygote takes to report for one forked by a zygote.
 constexpr auto reap_limit = std::chrono::seconds(5);
 
+// What a worker did that broke its channel (see channel::ring).
+constexpr const char* overwritten =
+    "overwrote the positions in its shared memory (a bug in a task that writes through a stray "
+    "pointer?)";
+
 // A build identity as a message shows it: its first 16 hex digits.
 std::string shown(const std::string& build) {
   return build.empty() ? std::string("unknown") : build.substr(0, 16);
@@ -120,6 +125,7 @@ void worker_process::handshake(std::chrono::milliseconds limit) {
                false);
   }
   if (s == channel::io_status::peer_gone) fail_start({}, true);
+  if (s == channel::io_status::corrupt) fail_start(std::string("it ") + overwritten, false);
   fail_start("it sent an unexpected first message", false);
 }
 
@@ -158,6 +164,8 @@ void worker_process::await_initializer(const bound_task& init, clock::time_point
       }
     } else if (s == channel::io_status::timed_out) {
       what = "it ran longer than task_timeout";
+    } else if (s == channel::io_status::corrupt) {
+      what = std::string("its worker ") + overwritten;
     } else {
       what = "its worker " + end().describe();
     }

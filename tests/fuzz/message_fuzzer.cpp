@@ -1,6 +1,8 @@
-// Fuzzes what the parent reads from a worker: message headers, failure reports, and the
-// receive path of a real channel fed with arbitrary bytes. Nothing may crash; a malformed
-// message must end as serialization_error (or a timeout for one that is incomplete).
+// Fuzzes what the parent reads from a worker: message headers, failure reports, the receive
+// path of a real channel fed with arbitrary bytes, and the rings as the parent sees them while
+// a hostile worker overwrites their shared words and data. Nothing may crash; a malformed
+// message must end as serialization_error (or a timeout for one that is incomplete), and a
+// broken ring as `corrupt`.
 
 #include "channel/channel.hpp"
 
@@ -48,5 +50,59 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
   } catch (const mproc::serialization_error&) {
   }
+
+  // A hostile worker: the first bytes overwrite the shared words the parent reads (the capacity,
+  // the positions the worker publishes and the ones the parent publishes), between operations of
+  // the parent; the rest fill the ring. Nothing may crash or read outside the segment.
+  auto hostile = ch::segment::create(capacity, ec);
+  if (!hostile) std::abort();
+  hostile->unlink();
+  ch::segment_header& shared = hostile->header();
+  ch::endpoint victim = hostile->parent_endpoint();
+  std::size_t used = 0;
+  const auto next_word = [&](std::uint64_t& out) {
+    if (size - used < sizeof out) return false;
+    std::memcpy(&out, data + used, sizeof out);
+    used += sizeof out;
+    return true;
+  };
+  std::uint64_t word = 0;
+  const std::vector<char> task(capacity / 2 + 100, 't');  // wraps the ring on its second send
+  for (int round = 0; round < 4 && next_word(word); ++round) {
+    switch (word % 5) {
+      case 0:
+        shared.capacity = word >> 3;
+        break;
+      case 1:
+        shared.to_parent.write_pos.store(word >> 3);
+        break;
+      case 2:
+        shared.to_worker.read_pos.store(word >> 3);
+        break;
+      case 3:
+        shared.to_parent.read_pos.store(word >> 3);
+        break;
+      default:
+        shared.to_worker.write_pos.store(word >> 3);
+        break;
+    }
+    const std::size_t chunk = std::min<std::size_t>(size - used, capacity);
+    // The ring the parent reads: after the 4 KiB control page and the ring to the worker.
+    std::memcpy(reinterpret_cast<char*>(&shared) + 4096 + capacity, data + used, chunk);
+    try {
+      const ch::io_status s = victim.receive(h, payload, std::chrono::steady_clock::now());
+      if (s == ch::io_status::ok && payload.size() != h.size) __builtin_trap();
+    } catch (const mproc::serialization_error&) {
+    }
+    ch::message_header out;
+    out.kind = ch::message_kind::task;
+    out.size = task.size();
+    // Only what fits: a send waits for room as long as the worker lives.
+    if (victim.fits(task.size())) {
+      const ch::io_status s = victim.send(out, task.data());
+      if (s != ch::io_status::ok && s != ch::io_status::corrupt) __builtin_trap();
+    }
+  }
+  if (hostile->corrupt() && victim.out.free_space() != 0) __builtin_trap();
   return 0;
 }
