@@ -53,9 +53,19 @@ std::unique_ptr<worker_process> launcher::start_worker(std::function<void()> on_
     std::error_code ec;
     seg = channel::segment::create(ring_capacity, ec);
     if (ec) {
-      const std::string size = std::to_string(2 * ring_capacity >> 20) + " MiB";
-      std::rethrow_exception(
-          refusal_error("cannot start worker: cannot create its shared memory (" + size + ")", ec));
+      const std::uint64_t need = 2 * ring_capacity + 4096;
+      std::string action = "cannot start worker: cannot create its shared memory (" +
+                           std::to_string(need >> 20) + " MiB)";
+      std::uint64_t total = 0;
+      std::uint64_t free = 0;
+      if (ec == std::errc::no_space_on_device && platform::shared_memory_room(total, free)) {
+        // How many workers /dev/shm holds: a container's small default (64 MiB in Docker) is
+        // the usual cause.
+        action += ": /dev/shm is " + std::to_string(total >> 20) + " MiB with " +
+                  std::to_string(free >> 20) + " MiB free, room for " +
+                  std::to_string(total / need) + " workers' channels in all";
+      }
+      std::rethrow_exception(refusal_error(action, ec));
     }
     // The worker gets the secret through a channel only it and this process hold (its
     // lifeline, or the zygote's request pipe): a process that merely opened the segment

@@ -5,6 +5,7 @@
 // shared_memory.windows.cpp).
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <system_error>
@@ -41,6 +42,10 @@ class shared_memory {
   explicit shared_memory(std::unique_ptr<impl> state) noexcept;
   std::unique_ptr<impl> impl_;
 };
+
+/// Where segments live in a file system of a limited size (POSIX: /dev/shm), sets its size and
+/// free space in bytes and returns true; elsewhere returns false.
+bool shared_memory_room(std::uint64_t& total, std::uint64_t& free) noexcept;
 
 /// Returns how the names of the segments this process creates begin: "mproc-<pid>-<tag>-",
 /// where the tag tells this process from every other that had or will have its pid (POSIX: its

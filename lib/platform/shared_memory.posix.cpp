@@ -122,6 +122,14 @@ unsigned long long pid_namespace() noexcept {
 
 }  // namespace
 
+bool shared_memory_room(std::uint64_t& total, std::uint64_t& free) noexcept {
+  struct statvfs fs {};
+  if (::statvfs("/dev/shm", &fs) != 0) return false;
+  total = static_cast<std::uint64_t>(fs.f_blocks) * fs.f_frsize;
+  free = static_cast<std::uint64_t>(fs.f_bavail) * fs.f_frsize;
+  return true;
+}
+
 std::string segment_prefix() {
   // Per process: a forked child has a pid and a start time of its own.
   static std::mutex m;

@@ -71,4 +71,9 @@ std::string segment_prefix() { return "mproc-" + std::to_string(::GetCurrentProc
 
 void remove_orphaned_segments() noexcept {}
 
+// Sections are backed by the paging file, not by a file system of their own.
+bool shared_memory_room(std::uint64_t& /*total*/, std::uint64_t& /*free*/) noexcept {
+  return false;
+}
+
 }  // namespace mproc::platform

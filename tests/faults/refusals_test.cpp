@@ -249,7 +249,8 @@ BOOST_TEST_DECORATOR(*boost::unit_test::precondition(needs_root()))
 BOOST_DATA_TEST_CASE(a_full_dev_shm_is_a_start_error_naming_it,
                      bdata::make(mproc_test::methods_under_test()), method) {
   check_start_error(run(MPROC_PROBE, {method_name(method), "2", "2", "small-shm"}),
-                    {"cannot create its shared memory", "ENOSPC", "(/dev/shm) is full"});
+                    {"cannot create its shared memory", "ENOSPC", "(/dev/shm) is full",
+                     "/dev/shm is 1 MiB with", "room for 0 workers"});
 }
 
 BOOST_AUTO_TEST_CASE(a_stopped_zygote_is_replaced_within_a_bound,
