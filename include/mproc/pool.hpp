@@ -170,10 +170,10 @@ class process_pool {
     Arity::template check<F, std::ranges::range_value_t<Range>>();
     using result = detail::result_of<F>;
     std::size_t last = 0;
-    auto chunks = detail::send_chunks(items, chunksize, workers(),
-                                      [this, &last](auto& it, const auto& end, std::size_t size) {
-                                        return send_chunk<F, Arity>(it, end, size, last);
-                                      });
+    auto chunks = detail::send_chunks(
+        items, chunksize, workers(), [this, &last](auto& it, const auto& end, std::size_t size) {
+          return this->template send_chunk<F, Arity>(it, end, size, last);
+        });
     return detail::gather<result>(
         chunks, progress,
         [](const std::shared_ptr<detail::task_state>& c, auto& out) { take_chunk(*c, out); });
@@ -210,7 +210,7 @@ class process_pool {
     static_assert(!std::is_void_v<result>,
                   "mproc: imap<F> yields results; for a task that returns nothing use map<F>");
     auto send = [this, last = std::size_t{0}](auto& it, const auto& end, std::size_t size) mutable {
-      return send_chunk<F, detail::one_argument>(it, end, size, last);
+      return this->template send_chunk<F, detail::one_argument>(it, end, size, last);
     };
     auto take = [](detail::task_state& c, std::vector<result>& out) { take_chunk(c, out); };
     using view = std::views::all_t<Range>;

@@ -176,7 +176,7 @@ class thread_pool {
     using result = std::remove_cvref_t<decltype(call<F, Arity>(std::declval<element&>()))>;
     auto chunks = detail::send_chunks(items, chunksize, workers(),
                                       [this](auto& it, const auto& end, std::size_t size) {
-                                        return send_chunk<F, Arity>(it, end, size);
+                                        return this->template send_chunk<F, Arity>(it, end, size);
                                       });
     return detail::gather<result>(
         chunks, progress,
@@ -191,7 +191,7 @@ class thread_pool {
     static_assert(!std::is_void_v<result>,
                   "mproc: imap<F> yields results; for a task that returns nothing use map<F>");
     auto send = [this](auto& it, const auto& end, std::size_t size) {
-      return send_chunk<F, detail::one_argument>(it, end, size);
+      return this->template send_chunk<F, detail::one_argument>(it, end, size);
     };
     auto take = [](detail::task_state& c, std::vector<result>& out) { take_chunk(c, out); };
     using view = std::views::all_t<Range>;

@@ -104,12 +104,11 @@ int find_build_id(dl_phdr_info* info, std::size_t /*size*/, void* data) {
 }  // namespace
 
 std::string build_identity() {
-  static const std::string id = [] {
-    std::string out;
-    ::dl_iterate_phdr(&find_build_id, &out);
-    return out;
-  }();
-  return id;
+  // Not kept in a static: one being initialised by another thread at a fork would leave its
+  // guard taken for good in the child (a forked worker asks for it in its first message).
+  std::string out;
+  ::dl_iterate_phdr(&find_build_id, &out);
+  return out;
 }
 
 std::vector<std::string> command_line() {

@@ -10,7 +10,6 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <mutex>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -131,17 +130,11 @@ bool shared_memory_room(std::uint64_t& total, std::uint64_t& free) noexcept {
 }
 
 std::string segment_prefix() {
-  // Per process: a forked child has a pid and a start time of its own.
-  static std::mutex m;
-  static int pid = 0;
-  static std::string prefix;
-  const std::lock_guard lock(m);
-  if (pid != ::getpid()) {
-    pid = ::getpid();
-    prefix = "mproc-" + std::to_string(pid) + "-" + std::to_string(pid_namespace()) + "-" +
-             std::to_string(start_time_of(pid).value_or(0)) + "-";
-  }
-  return prefix;
+  // Read each time, with no cache and no lock: a forked child has a pid and a start time of
+  // its own, and a lock held by another thread at a fork would stay held in the child.
+  const int pid = ::getpid();
+  return "mproc-" + std::to_string(pid) + "-" + std::to_string(pid_namespace()) + "-" +
+         std::to_string(start_time_of(pid).value_or(0)) + "-";
 }
 
 void remove_orphaned_segments() noexcept {

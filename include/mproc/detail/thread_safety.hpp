@@ -1,8 +1,8 @@
 #pragma once
 // Clang's thread-safety analysis (-Wthread-safety): which mutex guards what, checked at
 // compile time. libstdc++'s std::mutex carries no such attributes, so mproc's own code locks a
-// `detail::mutex` through `detail::lock_guard` or `detail::unique_lock`. Other compilers see
-// plain std::mutex and std::unique_lock.
+// `detail::mutex` through `detail::lock_guard` or `detail::unique_lock`, thin wrappers of the
+// std ones; for other compilers the attributes are empty.
 
 #include <mutex>
 
