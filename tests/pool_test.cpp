@@ -415,7 +415,7 @@ BOOST_AUTO_TEST_CASE(a_pool_of_more_than_max_workers_is_a_start_error_naming_the
 
 // The shared-memory mappings of `bytes` bytes that process `pid` holds from this process (the
 // lines of its /proc/<pid>/maps). The size tells an array from a channel segment: both are
-// named "mproc-<pid>-<random hex>", and the hex may begin with the arrays' "a".
+// named "mproc-<pid>-<namespace>-<start time>-<random hex>", an array's hex after an "a".
 std::vector<std::string> arrays_mapped_by(int pid, std::size_t bytes) {
   std::ifstream maps("/proc/" + std::to_string(pid) + "/maps");
   const std::string prefix = "/dev/shm/mproc-" + std::to_string(mproc_test::current_pid()) + "-";

@@ -17,7 +17,7 @@ constexpr int lifeline_fd_in_child = 3;
 
 class spawn_launcher final : public launcher {
  public:
-  spawn_launcher() : exe_(platform::executable_path()), program_(platform::running_program()) {}
+  spawn_launcher() : exe_(platform::executable_path()) {}
 
   start_method method() const noexcept override { return start_method::spawn; }
 
@@ -49,8 +49,8 @@ class spawn_launcher final : public launcher {
                                         std::to_string(lifeline_fd_in_child)};
     int pid = -1;
     int tries = 0;
-    const std::error_code ec =
-        children_.start(program_, exe_, args, {{child_end, lifeline_fd_in_child}}, pid, tries);
+    const std::error_code ec = children_.start(platform::running_program(), exe_, args,
+                                               {{child_end, lifeline_fd_in_child}}, pid, tries);
     if (ec) {
       give_up("cannot start worker: cannot run '" + exe_ + "'" +
                   (tries > 1 ? " (tried " + std::to_string(tries) + " times)" : std::string()),
@@ -81,8 +81,9 @@ class spawn_launcher final : public launcher {
   }
 
  private:
-  std::string exe_;      // the program's path, for messages and the workers' names
-  std::string program_;  // what runs it, however its file changed since it started
+  // The program's path, for messages and the workers' names; what runs it is asked for at
+  // each start (platform::running_program), since the application may close descriptors.
+  std::string exe_;
   children children_{watcher_};
 };
 

@@ -19,7 +19,7 @@ namespace {
 
 class spawn_launcher final : public launcher {
  public:
-  spawn_launcher() : exe_(platform::executable_path()), program_(platform::running_program()) {}
+  spawn_launcher() : exe_(platform::executable_path()) {}
 
   start_method method() const noexcept override { return start_method::spawn; }
 
@@ -44,8 +44,8 @@ class spawn_launcher final : public launcher {
                                         std::to_string(link.read)};
     int pid = -1;
     int tries = 0;
-    if (const std::error_code ec =
-            children_.start(program_, exe_, args, {{link.read, link.read}}, pid, tries)) {
+    if (const std::error_code ec = children_.start(platform::running_program(), exe_, args,
+                                                   {{link.read, link.read}}, pid, tries)) {
       give_up("cannot start worker: cannot run '" + exe_ + "'" +
                   (tries > 1 ? " (tried " + std::to_string(tries) + " times)" : std::string()),
               ec);
@@ -66,8 +66,9 @@ class spawn_launcher final : public launcher {
   }
 
  private:
-  std::string exe_;      // the program's path, for messages and the workers' names
-  std::string program_;  // what runs it, however its file changed since it started
+  // The program's path, for messages and the workers' names; what runs it is asked for at
+  // each start (platform::running_program), since the application may close descriptors.
+  std::string exe_;
   children children_{watcher_};
 };
 
