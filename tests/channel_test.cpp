@@ -38,9 +38,10 @@ namespace bdata = boost::unit_test::data;
 namespace {
 
 // A new segment whose rings hold `capacity` bytes each; fails the test if there is none.
-std::shared_ptr<ch::segment> new_segment(std::size_t capacity) {
+std::shared_ptr<ch::segment> new_segment(std::size_t capacity,
+                                         ch::segment::reach how = ch::segment::reach::any) {
   std::error_code ec;
-  auto seg = ch::segment::create(capacity, ec);
+  auto seg = ch::segment::create(capacity, ec, how);
   BOOST_TEST_REQUIRE(!ec, "segment::create: " << ec.message());
   return seg;
 }
@@ -65,9 +66,9 @@ ch::message_header header_for(std::size_t size) {
 
 BOOST_AUTO_TEST_SUITE(channel)
 
-BOOST_AUTO_TEST_CASE(segments_have_unpredictable_names_and_vanish_with_their_owner) {
-  auto a = new_segment(4096);
-  auto b = new_segment(4096);
+BOOST_AUTO_TEST_CASE(named_segments_have_unpredictable_names_and_vanish_with_their_owner) {
+  auto a = new_segment(4096, ch::segment::reach::named);
+  auto b = new_segment(4096, ch::segment::reach::named);
   BOOST_TEST(a->name() != b->name());
   const std::string prefix = mproc::platform::segment_prefix();
   BOOST_TEST(prefix.rfind("mproc-" + std::to_string(mproc_test::current_pid()) + "-", 0) == 0U);
@@ -79,13 +80,13 @@ BOOST_AUTO_TEST_CASE(segments_have_unpredictable_names_and_vanish_with_their_own
   BOOST_TEST(mproc_test::leftover_segments().empty());
 }
 
-BOOST_AUTO_TEST_CASE(segments_are_owner_only_and_their_names_can_be_removed_early,
+BOOST_AUTO_TEST_CASE(named_segments_are_owner_only_and_their_names_can_be_removed_early,
                      *boost::unit_test::precondition(mproc_test::posix_only{
                          "file modes and early unlinking; a Windows section has the creator's "
                          "default security and no name apart from its handles"})) {
 #if !defined(_WIN32)
-  auto a = new_segment(4096);
-  auto b = new_segment(4096);
+  auto a = new_segment(4096, ch::segment::reach::named);
+  auto b = new_segment(4096, ch::segment::reach::named);
   struct stat st {};
   BOOST_TEST_REQUIRE(::stat(("/dev/shm/" + a->name()).c_str(), &st) == 0);
   BOOST_TEST((st.st_mode & 0777) == 0600U);
@@ -94,6 +95,60 @@ BOOST_AUTO_TEST_CASE(segments_are_owner_only_and_their_names_can_be_removed_earl
   const std::string b_name = b->name();
   b.reset();  // destruction removes a name that is still there
   BOOST_TEST(::stat(("/dev/shm/" + b_name).c_str(), &st) != 0);
+#endif
+}
+
+BOOST_AUTO_TEST_CASE(segments_without_a_name_are_passed_by_descriptor_and_sealed_at_their_size,
+                     *boost::unit_test::precondition(mproc_test::posix_only{
+                         "memfd_create is Linux's; Windows sections are named"})) {
+#if !defined(_WIN32)
+  const std::size_t before = mproc_test::leftover_segments().size();
+  auto seg = new_segment(4096);
+  BOOST_TEST_REQUIRE(ch::segment::anonymous());
+  BOOST_TEST(seg->name().empty());
+  BOOST_TEST_REQUIRE(seg->descriptor() >= 0);
+  BOOST_TEST(mproc_test::leftover_segments().size() == before);  // nothing in /dev/shm
+  // Whoever holds the descriptor can neither shrink nor grow the memory under a mapping.
+  BOOST_TEST(::ftruncate(seg->descriptor(), 0) != 0);
+  BOOST_TEST(errno == EPERM);
+  BOOST_TEST(::ftruncate(seg->descriptor(), 1 << 30) != 0);
+  // A copy of the descriptor opens the same memory, as a worker that inherited it does.
+  std::error_code ec;
+  auto other = ch::segment::open(ch::segment::descriptor_address(::dup(seg->descriptor())), ec);
+  BOOST_TEST_REQUIRE(!ec, ec.message());
+  BOOST_TEST(other->capacity() == 4096U);
+  seg->header().to_worker.write_pos.store(12345);
+  BOOST_TEST(other->header().to_worker.write_pos.load() == 12345U);
+  // Unlinking closes the descriptor; the mapping stays.
+  seg->unlink();
+  other->unlink();
+  BOOST_TEST(seg->descriptor() == -1);
+  BOOST_TEST(other->descriptor() == -1);
+  other->header().to_parent.write_pos.store(777);
+  BOOST_TEST(seg->header().to_parent.write_pos.load() == 777U);
+#endif
+}
+
+BOOST_AUTO_TEST_CASE(a_descriptor_that_is_not_a_segment_is_refused,
+                     *boost::unit_test::precondition(mproc_test::posix_only{
+                         "segments are passed by descriptor on Linux only"})) {
+#if !defined(_WIN32)
+  std::error_code ec;
+  BOOST_TEST(ch::segment::open("fd:", ec) == nullptr);
+  BOOST_TEST((ec == std::errc::invalid_argument));
+  BOOST_TEST(ch::segment::open("fd:12x", ec) == nullptr);
+  BOOST_TEST((ec == std::errc::invalid_argument));
+  int fds[2];
+  BOOST_TEST_REQUIRE(::pipe(fds) == 0);
+  BOOST_TEST(ch::segment::open(ch::segment::descriptor_address(fds[0]), ec) == nullptr);
+  BOOST_TEST((ec == std::errc::bad_message));
+  ::close(fds[1]);
+  // A memfd too small for a channel's control block.
+  const int small = ::memfd_create("not-a-channel", MFD_CLOEXEC);
+  BOOST_TEST_REQUIRE(small >= 0);
+  BOOST_TEST_REQUIRE(::ftruncate(small, 100) == 0);
+  BOOST_TEST(ch::segment::open(ch::segment::descriptor_address(small), ec) == nullptr);
+  BOOST_TEST((ec == std::errc::bad_message));
 #endif
 }
 

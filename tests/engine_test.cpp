@@ -7,6 +7,7 @@
 
 #include "channel/channel.hpp"
 #include "launch/launcher.hpp"
+#include "platform/pipe.hpp"
 #include "registry.hpp"
 #include "worker/worker_loop.hpp"
 
@@ -75,7 +76,11 @@ class fake_launcher final : public mproc::launch::launcher {
     auto w = std::make_unique<worker>();
     w->p = p;
     std::error_code ec;  // (Boost.Test is not for driver threads: a start error tells instead)
-    w->seg = mproc::channel::segment::open(seg.name(), ec);
+    // By name, or through a copy of its descriptor, as a worker that inherited it.
+    const int copy =
+        seg.descriptor() >= 0 ? mproc::platform::duplicate_above(seg.descriptor(), 0, ec) : -1;
+    w->seg = mproc::channel::segment::open(
+        copy >= 0 ? mproc::channel::segment::descriptor_address(copy) : seg.name(), ec);
     if (ec) throw mproc::start_error("fake: cannot open the segment: " + ec.message());
     worker* raw = w.get();
     const int pid = next_pid_++;

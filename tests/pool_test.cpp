@@ -414,8 +414,9 @@ BOOST_AUTO_TEST_CASE(a_pool_of_more_than_max_workers_is_a_start_error_naming_the
 }
 
 // The shared-memory mappings of `bytes` bytes that process `pid` holds from this process (the
-// lines of its /proc/<pid>/maps). The size tells an array from a channel segment: both are
-// named "mproc-<pid>-<namespace>-<start time>-<random hex>", an array's hex after an "a".
+// lines of its /proc/<pid>/maps). An array is named "mproc-<pid>-<namespace>-<start
+// time>-a<random hex>"; the size tells it from a channel, which is named the same way where
+// channels are not memfds.
 std::vector<std::string> arrays_mapped_by(int pid, std::size_t bytes) {
   std::ifstream maps("/proc/" + std::to_string(pid) + "/maps");
   const std::string prefix = "/dev/shm/mproc-" + std::to_string(mproc_test::current_pid()) + "-";

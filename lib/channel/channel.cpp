@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <new>
 #include <stdexcept>
+#include <string_view>
 
 namespace mproc::channel {
 
@@ -31,20 +32,51 @@ std::error_code segment::attach_wakers(bool create) {
   return ec;
 }
 
-std::shared_ptr<segment> segment::create(std::size_t capacity, std::error_code& ec) {
+namespace {
+
+// Cleared at the first refusal of memory without a name (a sandbox's seccomp, an old kernel),
+// after which segments are named. Atomic, not locked: a fork copies it as it is.
+std::atomic<bool> anonymous_memory{true};
+
+constexpr std::string_view descriptor_prefix = "fd:";
+
+}  // namespace
+
+bool segment::anonymous() noexcept { return anonymous_memory.load(std::memory_order_relaxed); }
+
+std::string segment::descriptor_address(int fd) {
+  return std::string(descriptor_prefix) + std::to_string(fd);
+}
+
+int segment::descriptor() const noexcept {
+  return mapping_ != nullptr ? mapping_->memory.descriptor() : -1;
+}
+
+std::shared_ptr<segment> segment::create(std::size_t capacity, std::error_code& ec, reach how) {
   if (capacity == 0) {
     ec = std::make_error_code(std::errc::invalid_argument);
     return nullptr;
   }
   std::shared_ptr<segment> s(new segment());
-  std::string suffix;
-  if ((ec = platform::random_hex(12, suffix))) return nullptr;
-  s->name_ = platform::segment_prefix() + suffix;
-  platform::shared_memory memory =
-      platform::shared_memory::create(s->name_, header_space + 2 * capacity, ec);
+  const std::size_t bytes = header_space + 2 * capacity;
+  platform::shared_memory memory;
+  bool named = how == reach::named || !anonymous();
+  if (!named) {
+    memory = platform::shared_memory::create_anonymous(bytes, ec);
+    if (ec == std::errc::function_not_supported) {
+      anonymous_memory.store(false);
+      named = true;
+    }
+  }
+  if (named) {
+    std::string suffix;
+    if ((ec = platform::random_hex(12, suffix))) return nullptr;
+    s->name_ = platform::segment_prefix() + suffix;
+    memory = platform::shared_memory::create(s->name_, bytes, ec);
+    s->linked_ = !ec;  // from here on the destructor removes the name
+  }
   if (ec) return nullptr;
   s->mapping_ = std::make_unique<mapping>(mapping{std::move(memory)});
-  s->linked_ = true;  // from here on the destructor removes the name
   if ((ec = s->attach_wakers(true))) return nullptr;
   auto* base = static_cast<char*>(s->mapping_->memory.address());
   s->header_ = new (base) segment_header();
@@ -55,13 +87,24 @@ std::shared_ptr<segment> segment::create(std::size_t capacity, std::error_code& 
   return s;
 }
 
-std::shared_ptr<segment> segment::open(const std::string& name, std::error_code& ec) {
+std::shared_ptr<segment> segment::open(const std::string& address, std::error_code& ec) {
   std::shared_ptr<segment> s(new segment());
-  s->name_ = name;
-  platform::shared_memory memory = platform::shared_memory::open(name, ec);
+  platform::shared_memory memory;
+  if (address.rfind(descriptor_prefix, 0) == 0) {
+    const std::string digits = address.substr(descriptor_prefix.size());
+    if (digits.empty() || digits.find_first_not_of("0123456789") != std::string::npos ||
+        digits.size() > 9) {
+      ec = std::make_error_code(std::errc::invalid_argument);
+      return nullptr;
+    }
+    memory = platform::shared_memory::adopt(std::stoi(digits), ec);
+  } else {
+    s->name_ = address;
+    memory = platform::shared_memory::open(address, ec);
+    s->linked_ = !ec;  // this side may remove the name too
+  }
   if (ec) return nullptr;
   s->mapping_ = std::make_unique<mapping>(mapping{std::move(memory)});
-  s->linked_ = true;  // this side may remove the name too
   if ((ec = s->attach_wakers(false))) return nullptr;
   auto* base = static_cast<char*>(s->mapping_->memory.address());
   s->header_ = std::launder(reinterpret_cast<segment_header*>(base));
@@ -84,6 +127,7 @@ segment::~segment() {
 }
 
 void segment::unlink() noexcept {
+  if (mapping_ != nullptr) mapping_->memory.release_descriptor();
   if (!linked_) return;
   linked_ = false;
   platform::shared_memory::remove(name_);

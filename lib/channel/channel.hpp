@@ -28,24 +28,42 @@ struct segment_header {
 
 struct endpoint;
 
-/// A mapped shared-memory segment for one worker, created owner-only under an unpredictable name.
+/// A mapped shared-memory segment for one worker: memory without a name that the worker gets by
+/// descriptor where the system has it (Linux), else created owner-only under an unpredictable
+/// name.
 class segment {
  public:
+  /// How a new segment is reached by a worker.
+  enum class reach {
+    any,   ///< by descriptor where the system allows it, else by name
+    named  ///< by name (for tests of the named path)
+  };
   /// Creates and maps a new segment whose rings hold `capacity` bytes each. On failure sets
   /// `ec` and returns null.
-  static std::shared_ptr<segment> create(std::size_t capacity, std::error_code& ec);
-  /// Opens and maps the segment called `name` (in a spawned worker). On failure sets `ec`
-  /// (`bad_message` for a segment that is not a channel's) and returns null.
-  static std::shared_ptr<segment> open(const std::string& name, std::error_code& ec);
+  static std::shared_ptr<segment> create(std::size_t capacity, std::error_code& ec,
+                                         reach how = reach::any);
+  /// Opens and maps the segment at `address` (in a worker): a name, or what
+  /// `descriptor_address` made of an inherited descriptor. On failure sets `ec` (`bad_message`
+  /// for a segment that is not a channel's) and returns null.
+  static std::shared_ptr<segment> open(const std::string& address, std::error_code& ec);
+  /// Returns the address under which a process that holds the segment's descriptor as `fd`
+  /// opens it.
+  static std::string descriptor_address(int fd);
+  /// Returns whether segments are created without a name in this process (false where the
+  /// system has no such memory or refused it, and after the first refusal).
+  static bool anonymous() noexcept;
 
   ~segment();
   segment(const segment&) = delete;
   segment& operator=(const segment&) = delete;
 
-  /// Removes the name; the memory stays mapped for whoever has it mapped. Idempotent.
+  /// Removes every way to open the segment anew (its name, or its descriptor); the memory stays
+  /// mapped for whoever has it mapped. Idempotent.
   void unlink() noexcept;
-  /// Returns the segment's name.
+  /// Returns the segment's name, or an empty string for a segment without one.
   const std::string& name() const noexcept { return name_; }
+  /// Returns the descriptor of a segment without a name until `unlink`, else -1.
+  int descriptor() const noexcept;
   /// Returns the control block.
   segment_header& header() noexcept { return *header_; }
   /// Returns the bytes in each ring, as this process created or checked them.

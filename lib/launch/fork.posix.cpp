@@ -4,6 +4,7 @@
 // If a zygote dies, or misses a deadline, the next one is spawned: forking the application
 // again could copy locks held by its threads.
 
+#include "channel/channel.hpp"
 #include "init_state.hpp"
 #include "launch/launcher.hpp"
 #include "launch/refusal.hpp"
@@ -35,7 +36,7 @@ class zygote_launcher final : public launcher {
 
   started launch(const channel::segment& seg, const std::string& secret) override {
     std::lock_guard lock(mutex_);
-    const zygote::launched l = current_->launch(seg.name(), secret);
+    const zygote::launched l = current_->launch(seg.name(), seg.descriptor(), secret);
     if (!l.unresponsive.empty()) {
       // Workers it forked keep running and are still watched; new ones come from a fresh,
       // spawned zygote.

@@ -58,7 +58,8 @@ std::unique_ptr<worker_process> launcher::start_worker(std::function<void()> on_
                            std::to_string(need >> 20) + " MiB)";
       std::uint64_t total = 0;
       std::uint64_t free = 0;
-      if (ec == std::errc::no_space_on_device && platform::shared_memory_room(total, free)) {
+      if (ec == std::errc::no_space_on_device && !channel::segment::anonymous() &&
+          platform::shared_memory_room(total, free)) {
         // How many workers /dev/shm holds: a container's small default (64 MiB in Docker) is
         // the usual cause.
         action += ": /dev/shm is " + std::to_string(total >> 20) + " MiB with " +
@@ -68,7 +69,7 @@ std::unique_ptr<worker_process> launcher::start_worker(std::function<void()> on_
       std::rethrow_exception(refusal_error(action, ec));
     }
     // The worker gets the secret through a channel only it and this process hold (its
-    // lifeline, or the zygote's request pipe): a process that merely opened the segment
+    // lifeline, or the zygote's request socket): a process that merely opened the segment
     // cannot pass for it.
     if ((ec = platform::random_hex(worker::secret_size / 2, secret))) {
       std::rethrow_exception(refusal_error("cannot start worker: no random secret", ec));

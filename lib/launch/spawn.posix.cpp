@@ -1,3 +1,4 @@
+#include "channel/channel.hpp"
 #include "launch/children.hpp"
 #include "launch/launcher.hpp"
 #include "launch/refusal.hpp"
@@ -7,6 +8,7 @@
 #include <mproc/errors.hpp>
 
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace mproc::launch {
@@ -14,6 +16,7 @@ namespace mproc::launch {
 namespace {
 
 constexpr int lifeline_fd_in_child = 3;
+constexpr int segment_fd_in_child = 4;
 
 class spawn_launcher final : public launcher {
  public:
@@ -32,30 +35,43 @@ class spawn_launcher final : public launcher {
     std::error_code dup_error;
     const int child_end = platform::duplicate_above(link.read, 10, dup_error);
     platform::close_fd(link.read);
+    // A segment without a name is inherited; a named one is opened by its name.
+    const int segment_copy = seg.descriptor() >= 0 && child_end >= 0
+                                 ? platform::duplicate_above(seg.descriptor(), 10, dup_error)
+                                 : -1;
     const auto give_up = [&](const std::string& action, const std::error_code& ec) {
+      platform::close_fd(segment_copy);
       platform::close_fd(child_end);
       platform::unregister_lifeline(link.write);
       platform::close_fd(link.write);
       std::rethrow_exception(refusal_error(action, ec));
     };
     if (child_end < 0) give_up("cannot start worker: cannot pass it its lifeline", dup_error);
+    if (seg.descriptor() >= 0 && segment_copy < 0) {
+      give_up("cannot start worker: cannot pass it its shared memory", dup_error);
+    }
     // The secret goes through the pipe, which only this process and the new worker hold.
     if (!platform::write_all(link.write, secret.data(), secret.size())) {
       give_up("cannot start worker: cannot write to its lifeline pipe",
               {errno, std::generic_category()});
     }
     // Only simple tokens on the command line.
-    const std::vector<std::string> args{std::string(worker_argument) + seg.name() + "," +
+    const std::string address =
+        segment_copy >= 0 ? channel::segment::descriptor_address(segment_fd_in_child) : seg.name();
+    const std::vector<std::string> args{std::string(worker_argument) + address + "," +
                                         std::to_string(lifeline_fd_in_child)};
+    std::vector<std::pair<int, int>> inherit{{child_end, lifeline_fd_in_child}};
+    if (segment_copy >= 0) inherit.emplace_back(segment_copy, segment_fd_in_child);
     int pid = -1;
     int tries = 0;
-    const std::error_code ec = children_.start(platform::running_program(), exe_, args,
-                                               {{child_end, lifeline_fd_in_child}}, pid, tries);
+    const std::error_code ec =
+        children_.start(platform::running_program(), exe_, args, inherit, pid, tries);
     if (ec) {
       give_up("cannot start worker: cannot run '" + exe_ + "'" +
                   (tries > 1 ? " (tried " + std::to_string(tries) + " times)" : std::string()),
               ec);
     }
+    platform::close_fd(segment_copy);
     platform::close_fd(child_end);
     return {pid, link.write};
   }

@@ -1,10 +1,12 @@
 #include "launch/zygote.posix.hpp"
 
+#include "channel/channel.hpp"
 #include "launch/launcher.hpp"
 #include "launch/refusal.hpp"
 #include "platform/own_threads.hpp"
 #include "platform/pipe.hpp"
 #include "platform/process.hpp"
+#include "platform/socket.posix.hpp"
 #include "worker/worker_loop.hpp"
 
 #include <mproc/errors.hpp>
@@ -46,7 +48,9 @@ struct zygote_pipes {
 
   zygote_pipes() {
     for (platform::pipe_ends* p : {&lifeline, &requests, &replies, &statuses}) {
-      if (const std::error_code ec = platform::make_pipe(*p)) {
+      const std::error_code ec =
+          p == &requests ? platform::make_socket_pair(*p) : platform::make_pipe(*p);
+      if (ec) {
         close_all();
         std::rethrow_exception(refusal_error("cannot start the zygote: cannot create a pipe", ec));
       }
@@ -171,7 +175,8 @@ zygote::~zygote() {
   platform::close_fd(statuses_);
 }
 
-zygote::launched zygote::launch(const std::string& name, const std::string& secret) {
+zygote::launched zygote::launch(const std::string& name, int descriptor,
+                                const std::string& secret) {
   detail::lock_guard lock(request_mutex_);
   launched out;
   if (dead()) {
@@ -183,8 +188,8 @@ zygote::launched zygote::launch(const std::string& name, const std::string& secr
   request.append(reinterpret_cast<const char*>(&length), sizeof length);
   request += name;
   request += secret;
-  if (!platform::write_all(requests_, request.data(), request.size())) {
-    out.unresponsive = "is gone (its request pipe is closed)";
+  if (!platform::send_all(requests_, request.data(), request.size(), descriptor)) {
+    out.unresponsive = "is gone (its request socket is closed)";
     return out;
   }
   pollfd p{replies_, POLLIN, 0};
@@ -323,13 +328,17 @@ void serve_zygote(int lifeline, int requests, int replies, int statuses) {
     if (fds[0].revents == 0) continue;
 
     std::uint32_t length = 0;
-    if (!platform::read_all(requests, &length, sizeof length) || length > 4096) std::_Exit(0);
+    int memory = -1;  // the worker's segment, when it has no name
+    if (!platform::receive_all(requests, &length, sizeof length, memory) || length > 4096) {
+      std::_Exit(0);
+    }
     std::string name(length, '\0');
     std::string secret(worker::secret_size, '\0');
     if (!platform::read_all(requests, name.data(), name.size()) ||
         !platform::read_all(requests, secret.data(), secret.size())) {
       std::_Exit(0);  // the application is gone
     }
+    const std::string address = memory >= 0 ? channel::segment::descriptor_address(memory) : name;
     pid_t pid = -1;
     // A limit on processes reached for a moment must not look like the zygote's death.
     const std::error_code ec = retry_while_busy([&] {
@@ -344,8 +353,9 @@ void serve_zygote(int lifeline, int requests, int replies, int statuses) {
       sigset_t none;
       sigemptyset(&none);
       ::sigprocmask(SIG_SETMASK, &none, nullptr);
-      worker::serve_named(name, lifeline, secret);
+      worker::serve_at(address, lifeline, secret);
     }
+    platform::close_fd(memory);  // the worker has its own copy
     const std::int32_t reply = pid > 0 ? static_cast<std::int32_t>(pid) : -ec.value();
     if (!platform::write_all(replies, &reply, sizeof reply)) std::_Exit(0);
   }

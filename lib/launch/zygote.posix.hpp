@@ -43,9 +43,10 @@ class zygote {
     std::error_code error;     ///< why the zygote's fork failed (after its retries)
     std::string unresponsive;  ///< why the zygote itself failed ("did not answer ..."), or empty
   };
-  /// Asks for a worker that attaches to the segment `name` and proves itself with `secret`;
-  /// waits a few seconds at most for the answer.
-  launched launch(const std::string& name, const std::string& secret);
+  /// Asks for a worker that attaches to the segment `name`, or to the one behind `descriptor`
+  /// (sent along) when that is not -1, and proves itself with `secret`; waits a few seconds at
+  /// most for the answer.
+  launched launch(const std::string& name, int descriptor, const std::string& secret);
   /// Calls `on_exit` once the zygote reports that `pid` ended, or once the zygote is gone.
   void on_report(int pid, std::function<void()> on_exit);
   /// Reads one report from the zygote (when it has one to read); false once the zygote is gone.
@@ -68,7 +69,7 @@ class zygote {
 
   int pid_ = -1;
   int lifeline_ = -1;            // write end; the zygote and its workers exit when it closes
-  int requests_ = -1;            // write end
+  int requests_ = -1;            // write end (a socket: descriptors go with requests)
   int replies_ = -1;             // read end: one pid (or -errno) per request
   int statuses_ = -1;            // read end: (pid, wait status) records
   detail::mutex request_mutex_;  // one request at a time

@@ -1,7 +1,8 @@
 #pragma once
-// Named shared memory: a POSIX shared-memory object (named until removed), or on Windows a
+// Shared memory: a POSIX shared-memory object (named until removed), or on Windows a
 // pagefile-backed section (Boost.Interprocess's windows_shared_memory), which vanishes with its
-// last handle, crash or not. One implementation per platform (shared_memory.posix.cpp,
+// last handle, crash or not; and on Linux anonymous memory (a memfd) that has no name at all
+// and is passed by descriptor. One implementation per platform (shared_memory.posix.cpp,
 // shared_memory.windows.cpp).
 
 #include <cstddef>
@@ -12,7 +13,7 @@
 
 namespace mproc::platform {
 
-/// A mapped view of a named shared-memory segment.
+/// A mapped view of a shared-memory segment.
 class shared_memory {
  public:
   /// Creates the segment `name` of `bytes` bytes (owner-only) and maps it. On failure (the
@@ -25,7 +26,18 @@ class shared_memory {
   static shared_memory open(const std::string& name, std::error_code& ec) noexcept;
   /// Removes the name `name`; mappings stay valid. A no-op on Windows.
   static void remove(const std::string& name) noexcept;
+  /// Creates a segment of `bytes` bytes that has no name (Linux: a memfd whose size is sealed),
+  /// reachable only through `descriptor()`, and maps it. On failure sets `ec`
+  /// (`function_not_supported` where the system has no such memory or refuses the call) and
+  /// returns an empty object. It is gone once the last descriptor and mapping are.
+  static shared_memory create_anonymous(std::size_t bytes, std::error_code& ec) noexcept;
+  /// Maps the segment behind `fd`, a descriptor of one made by `create_anonymous` in another
+  /// process, and owns `fd` from then on (it is closed on failure). On failure sets `ec`
+  /// (`bad_message` for a descriptor that is not such a segment) and returns an empty object.
+  static shared_memory adopt(int fd, std::error_code& ec) noexcept;
 
+  /// Makes an empty object, which maps nothing.
+  shared_memory() noexcept;
   shared_memory(shared_memory&&) noexcept;
   shared_memory& operator=(shared_memory&&) noexcept;
   ~shared_memory();
@@ -36,6 +48,10 @@ class shared_memory {
   void* address() const noexcept;
   /// Returns the size of the mapping (at least what was asked for).
   std::size_t size() const noexcept;
+  /// Returns the descriptor of a segment without a name, or -1 (a named one, or released).
+  int descriptor() const noexcept;
+  /// Closes the descriptor of a segment without a name; the mapping stays valid.
+  void release_descriptor() noexcept;
 
  private:
   struct impl;

@@ -10,12 +10,14 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <new>
 #include <optional>
 #include <sstream>
 #include <string>
 #include <system_error>
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -25,7 +27,21 @@ namespace bip = boost::interprocess;
 namespace mproc::platform {
 
 struct shared_memory::impl {
-  bip::mapped_region region;
+  bip::mapped_region region;  // a named segment's mapping (Boost.Interprocess owns it)
+  void* address = nullptr;    // the mapping, named or not
+  std::size_t size = 0;
+  int fd = -1;  // a segment without a name: its descriptor, until released
+
+  explicit impl(bip::mapped_region r) noexcept
+      : region(std::move(r)), address(region.get_address()), size(region.get_size()) {}
+  impl(void* mapped, std::size_t bytes, int descriptor) noexcept
+      : address(mapped), size(bytes), fd(descriptor) {}
+  ~impl() {
+    if (region.get_address() == nullptr && address != nullptr) ::munmap(address, size);
+    if (fd >= 0) ::close(fd);
+  }
+  impl(const impl&) = delete;
+  impl& operator=(const impl&) = delete;
 };
 
 namespace {
@@ -57,7 +73,7 @@ shared_memory shared_memory::create(const std::string& name, std::size_t bytes,
     if (const int rc = ::posix_fallocate(shm.get_mapping_handle().handle, 0, 4096); rc != 0) {
       ec = {rc, std::generic_category()};
     } else {
-      return shared_memory(std::make_unique<impl>(impl{bip::mapped_region(shm, bip::read_write)}));
+      return shared_memory(std::make_unique<impl>(bip::mapped_region(shm, bip::read_write)));
     }
   } catch (const bip::interprocess_exception& e) {
     ec = error_of(e);
@@ -72,7 +88,7 @@ shared_memory shared_memory::open(const std::string& name, std::error_code& ec) 
   ec.clear();
   try {
     bip::shared_memory_object shm(bip::open_only, name.c_str(), bip::read_write);
-    return shared_memory(std::make_unique<impl>(impl{bip::mapped_region(shm, bip::read_write)}));
+    return shared_memory(std::make_unique<impl>(bip::mapped_region(shm, bip::read_write)));
   } catch (const bip::interprocess_exception& e) {
     ec = error_of(e);
   } catch (const std::bad_alloc&) {
@@ -85,13 +101,81 @@ void shared_memory::remove(const std::string& name) noexcept {
   bip::shared_memory_object::remove(name.c_str());
 }
 
+shared_memory shared_memory::create_anonymous(std::size_t bytes, std::error_code& ec) noexcept {
+  ec.clear();
+  const auto fail = [&](int fd, int error) {
+    if (fd >= 0) ::close(fd);
+    ec = {error, std::generic_category()};
+    return shared_memory(nullptr);
+  };
+  // No name, so nothing to leak or sweep, and no quota of /dev/shm's: the memory goes with its
+  // last descriptor and mapping. Sealed at its size, so that a peer holding the descriptor
+  // cannot shrink it under this process's mapping (a SIGBUS here).
+  const int fd = ::memfd_create("mproc-channel", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (fd < 0) {
+    // A kernel before 3.17, or a sandbox that refuses the call: named memory will do.
+    return fail(-1, errno == ENOSYS || errno == EPERM ? ENOSYS : errno);
+  }
+  if (::ftruncate(fd, static_cast<off_t>(bytes)) != 0) return fail(fd, errno);
+  if (::fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0) {
+    return fail(fd, errno);
+  }
+  // The first page (the control block, written at once) is allocated for real.
+  if (const int rc = ::posix_fallocate(fd, 0, 4096); rc != 0) return fail(fd, rc);
+  void* mapped = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (mapped == MAP_FAILED) return fail(fd, errno);
+  auto state = std::unique_ptr<impl>(new (std::nothrow) impl(mapped, bytes, fd));
+  if (state == nullptr) {
+    ::munmap(mapped, bytes);
+    return fail(fd, ENOMEM);
+  }
+  return shared_memory(std::move(state));
+}
+
+shared_memory shared_memory::adopt(int fd, std::error_code& ec) noexcept {
+  ec.clear();
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    ec = {errno, std::generic_category()};
+    ::close(fd);
+    return shared_memory(nullptr);
+  }
+  if (!S_ISREG(st.st_mode) || st.st_size <= 0) {
+    ec = std::make_error_code(std::errc::bad_message);
+    ::close(fd);
+    return shared_memory(nullptr);
+  }
+  const auto bytes = static_cast<std::size_t>(st.st_size);
+  void* mapped = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (mapped == MAP_FAILED) {
+    ec = {errno, std::generic_category()};
+    ::close(fd);
+    return shared_memory(nullptr);
+  }
+  auto state = std::unique_ptr<impl>(new (std::nothrow) impl(mapped, bytes, fd));
+  if (state == nullptr) {
+    ::munmap(mapped, bytes);
+    ::close(fd);
+    ec = std::make_error_code(std::errc::not_enough_memory);
+    return shared_memory(nullptr);
+  }
+  return shared_memory(std::move(state));
+}
+
 shared_memory::shared_memory(std::unique_ptr<impl> state) noexcept : impl_(std::move(state)) {}
+shared_memory::shared_memory() noexcept = default;
 shared_memory::shared_memory(shared_memory&&) noexcept = default;
 shared_memory& shared_memory::operator=(shared_memory&&) noexcept = default;
 shared_memory::~shared_memory() = default;
 
-void* shared_memory::address() const noexcept { return impl_->region.get_address(); }
-std::size_t shared_memory::size() const noexcept { return impl_->region.get_size(); }
+void* shared_memory::address() const noexcept { return impl_->address; }
+std::size_t shared_memory::size() const noexcept { return impl_->size; }
+int shared_memory::descriptor() const noexcept { return impl_->fd; }
+
+void shared_memory::release_descriptor() noexcept {
+  if (impl_->fd >= 0) ::close(impl_->fd);
+  impl_->fd = -1;
+}
 
 namespace {
 

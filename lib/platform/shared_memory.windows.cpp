@@ -59,13 +59,28 @@ shared_memory shared_memory::open(const std::string& name, std::error_code& ec) 
 
 void shared_memory::remove(const std::string& /*name*/) noexcept {}
 
+// A section has a name or is inherited by handle; workers here open theirs by name, and the
+// section vanishes with its last handle anyway.
+shared_memory shared_memory::create_anonymous(std::size_t /*bytes*/, std::error_code& ec) noexcept {
+  ec = std::make_error_code(std::errc::function_not_supported);
+  return shared_memory(nullptr);
+}
+
+shared_memory shared_memory::adopt(int /*fd*/, std::error_code& ec) noexcept {
+  ec = std::make_error_code(std::errc::function_not_supported);
+  return shared_memory(nullptr);
+}
+
 shared_memory::shared_memory(std::unique_ptr<impl> state) noexcept : impl_(std::move(state)) {}
+shared_memory::shared_memory() noexcept = default;
 shared_memory::shared_memory(shared_memory&&) noexcept = default;
 shared_memory& shared_memory::operator=(shared_memory&&) noexcept = default;
 shared_memory::~shared_memory() = default;
 
 void* shared_memory::address() const noexcept { return impl_->region.get_address(); }
 std::size_t shared_memory::size() const noexcept { return impl_->region.get_size(); }
+int shared_memory::descriptor() const noexcept { return -1; }
+void shared_memory::release_descriptor() noexcept {}
 
 std::string segment_prefix() { return "mproc-" + std::to_string(::GetCurrentProcessId()) + "-0-"; }
 

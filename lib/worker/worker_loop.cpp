@@ -151,22 +151,22 @@ void serve(const std::shared_ptr<channel::segment>& seg, int lifeline, const std
   leave(0);
 }
 
-void serve_named(const std::string& name, int lifeline, const std::string& secret) {
+void serve_at(const std::string& address, int lifeline, const std::string& secret) {
   std::error_code ec;
   std::shared_ptr<channel::segment> seg;
   try {
-    seg = channel::segment::open(name, ec);
+    seg = channel::segment::open(address, ec);
   } catch (const std::bad_alloc&) {
     ec = std::make_error_code(std::errc::not_enough_memory);
   }
   if (seg == nullptr) {
     const std::string why = ec == std::errc::bad_message ? "it is malformed" : ec.message();
     std::fprintf(stderr, "mproc worker: cannot attach to the pool's shared memory '%s': %s\n",
-                 name.c_str(), why.c_str());
+                 address.c_str(), why.c_str());
     leave(2);
   }
-  // The name has done its job: removing it here, as well as in the application, shortens the
-  // time it exists to the few milliseconds a worker takes to start.
+  // The name (or descriptor) has done its job: removing it here, as well as in the
+  // application, shortens the time it exists to the few milliseconds a worker takes to start.
   seg->unlink();
   serve(seg, lifeline, secret);
 }
@@ -183,7 +183,7 @@ void serve_spawned(const std::string& token) {
   // The secret comes first through the lifeline, which only the application could write.
   std::string secret(secret_size, '\0');
   if (!platform::read_all(lifeline, secret.data(), secret.size())) leave(0);
-  serve_named(token.substr(0, comma), lifeline, secret);
+  serve_at(token.substr(0, comma), lifeline, secret);
 }
 
 }  // namespace mproc::worker

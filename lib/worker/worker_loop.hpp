@@ -21,8 +21,9 @@ inline constexpr std::size_t secret_size = 32;
 [[noreturn]] void serve(const std::shared_ptr<channel::segment>& seg, int lifeline,
                         const std::string& secret);
 
-/// Attaches to the segment called `name` and serves it (a worker forked by a zygote).
-[[noreturn]] void serve_named(const std::string& name, int lifeline, const std::string& secret);
+/// Attaches to the segment at `address` (see `channel::segment::open`) and serves it (a worker
+/// forked by a zygote).
+[[noreturn]] void serve_at(const std::string& address, int lifeline, const std::string& secret);
 
 /// Serves the worker described by `token` ("<segment name>,<lifeline fd>", from the command
 /// line of a spawned worker).

@@ -11,7 +11,11 @@
 //   nproc <extra>      a fresh user id, with RLIMIT_NPROC at the tasks it has now plus <extra>:
 //                      the (<extra> + 1)-th thread or process of the pool is refused with EAGAIN
 //   nofile <extra>     every descriptor above stderr closed, RLIMIT_NOFILE at 3 + <extra>
-//   small-shm          a private mount namespace where /dev/shm is a 1 MiB tmpfs (root only)
+//   small-shm <MiB>    a private mount namespace where /dev/shm is a tmpfs of <MiB> MiB (root
+//                      only)
+//   no-memfd           seccomp makes memfd_create fail with ENOSYS, as an old kernel or a
+//                      sandbox does
+// Refusals combine with '+' ("small-shm+no-memfd"); [value] goes to the one that takes it.
 //   stop-zygote        the fork zygote is stopped (SIGSTOP) after the pool started
 //   replace-self <exe> not a refusal: the probe's own file is replaced by a copy of <exe> (as a
 //                      rebuild does) after its first tasks, then deleted, with tasks after each
@@ -61,11 +65,11 @@ int sum_of(mproc::shared_array<int> a) {
   std::exit(3);
 }
 
-// Makes pidfd_open fail with ENOSYS in this process and every process it starts.
-void refuse_pidfd_open() {
+// Makes the system call `nr` fail with ENOSYS in this process and every process it starts.
+void refuse_system_call(unsigned nr) {
   sock_filter filter[] = {
       BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
-      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_pidfd_open, 0, 1),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, nr, 0, 1),
       BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (ENOSYS & SECCOMP_RET_DATA)),
       BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
   };
@@ -100,12 +104,18 @@ void limit_descriptors(long extra) {
   if (::setrlimit(RLIMIT_NOFILE, &limit) != 0) fail("setrlimit(RLIMIT_NOFILE)");
 }
 
-// Gives this process (and the processes it starts) a /dev/shm of 1 MiB: less than one
-// worker's channel needs.
-void shrink_dev_shm() {
+// Gives this process (and the processes it starts) a /dev/shm of `mib` MiB (1 MiB is less than
+// one worker's channel needs; Docker's default is 64 MiB).
+void shrink_dev_shm(long mib) {
+  const std::string options = "size=" + std::to_string(mib) + "m,mode=1777";
   if (::unshare(CLONE_NEWNS) != 0) fail("unshare(CLONE_NEWNS)");
   if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) fail("mount private");
-  if (::mount("tmpfs", "/dev/shm", "tmpfs", 0, "size=1m,mode=1777") != 0) fail("mount tmpfs");
+  if (::mount("tmpfs", "/dev/shm", "tmpfs", 0, options.c_str()) != 0) fail("mount tmpfs");
+}
+
+// Whether `refusal` ("a+b+c") names `part`.
+bool refuses(const std::string& refusal, const std::string& part) {
+  return ("+" + refusal + "+").find("+" + part + "+") != std::string::npos;
 }
 
 // Stops the zygote: the pool's only child that is not a worker.
@@ -165,10 +175,11 @@ int main(int argc, char** argv) {
       std::printf("ok %d\n", pool.submit<sum_of>(a).get());
       return 0;
     }
-    if (refusal == "pidfd") refuse_pidfd_open();
-    if (refusal == "nproc") limit_tasks(value);
-    if (refusal == "nofile") limit_descriptors(value);
-    if (refusal == "small-shm") shrink_dev_shm();
+    if (refuses(refusal, "pidfd")) refuse_system_call(SYS_pidfd_open);
+    if (refuses(refusal, "no-memfd")) refuse_system_call(SYS_memfd_create);
+    if (refuses(refusal, "nproc")) limit_tasks(value);
+    if (refuses(refusal, "nofile")) limit_descriptors(value);
+    if (refuses(refusal, "small-shm")) shrink_dev_shm(value);
     mproc::pool_options options;
     options.start = mproc::parse_start_method(argv[1]);
     options.workers = static_cast<std::size_t>(std::atol(argv[2]));

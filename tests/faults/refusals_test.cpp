@@ -246,9 +246,26 @@ BOOST_DATA_TEST_CASE(running_out_of_descriptors_is_a_start_error_naming_emfile,
 }
 
 BOOST_TEST_DECORATOR(*boost::unit_test::precondition(needs_root()))
-BOOST_DATA_TEST_CASE(a_full_dev_shm_is_a_start_error_naming_it,
+BOOST_DATA_TEST_CASE(a_64_mib_dev_shm_as_in_docker_holds_a_pool_of_40_workers,
                      bdata::make(mproc_test::methods_under_test()), method) {
-  check_start_error(run(MPROC_PROBE, {method_name(method), "2", "2", "small-shm"}),
+  // Channels take no room in /dev/shm (40 named ones would need 80 MiB); every task runs in a
+  // worker of its own, so 80 workers start in all.
+  const outcome o = run(MPROC_PROBE, {method_name(method), "40", "40", "small-shm", "64"});
+  check_clean(o);
+  BOOST_TEST(o.output == expected_sum(method, 40));
+}
+
+BOOST_DATA_TEST_CASE(without_memfd_create_channels_are_named_and_the_pool_works,
+                     bdata::make(mproc_test::methods_under_test()), method) {
+  const outcome o = run(MPROC_PROBE, {method_name(method), "2", "4", "no-memfd"});
+  check_clean(o);
+  BOOST_TEST(o.output == expected_sum(method, 4));
+}
+
+BOOST_TEST_DECORATOR(*boost::unit_test::precondition(needs_root()))
+BOOST_DATA_TEST_CASE(a_full_dev_shm_is_a_start_error_naming_it_when_channels_need_names,
+                     bdata::make(mproc_test::methods_under_test()), method) {
+  check_start_error(run(MPROC_PROBE, {method_name(method), "2", "2", "small-shm+no-memfd", "1"}),
                     {"cannot create its shared memory", "ENOSPC", "(/dev/shm) is full",
                      "/dev/shm is 1 MiB with", "room for 0 workers"});
 }

@@ -22,13 +22,17 @@ namespace bdata = boost::unit_test::data;
 
 namespace trust {
 
-// The control block of the segment this worker serves: its one mapping from /dev/shm of a
-// channel's size (a 4 KiB control page and two rings of 1 MiB).
+// The control block of the segment this worker serves: its one mapping of a channel's memory
+// (a memfd, or a file in /dev/shm) of a channel's size (a 4 KiB control page and two rings of
+// 1 MiB).
 mproc::channel::segment_header* own_segment() {
   constexpr std::uint64_t channel_bytes = 4096 + 2 * (std::uint64_t{1} << 20);
   std::ifstream maps("/proc/self/maps");
   for (std::string line; std::getline(maps, line);) {
-    if (line.find("/dev/shm/mproc-") == std::string::npos) continue;
+    if (line.find("/memfd:mproc-channel") == std::string::npos &&
+        line.find("/dev/shm/mproc-") == std::string::npos) {
+      continue;
+    }
     const std::size_t dash = line.find('-');
     const std::uint64_t start = std::stoull(line.substr(0, dash), nullptr, 16);
     const std::uint64_t end = std::stoull(line.substr(dash + 1), nullptr, 16);
