@@ -11,6 +11,7 @@
 #include <numeric>
 #include <random>
 #include <ranges>
+#include <string>
 #include <vector>
 
 #include <unistd.h>
@@ -23,6 +24,43 @@ int die(int) {
 int worker_pid(int) { return static_cast<int>(::getpid()); }
 std::vector<char> echo(std::vector<char> v) { return v; }
 double first_and_last(mproc::shared_array<double> a) { return a[0] + a[a.size() - 1]; }
+
+// Queue throughput: producers wait at the gate, then put their share; consumers take until the
+// queue is closed and drained.
+template <class T>
+void put_share(mproc::queue<int> gate, mproc::queue<T> q, T value, int count) {
+  (void)gate.get();
+  for (int i = 0; i < count; ++i) q.put(value);
+}
+template <class T>
+void take_all(mproc::queue<T> q) {
+  try {
+    for (;;) (void)q.get();
+  } catch (const mproc::queue_closed&) {
+  }
+}
+
+// Messages per second through a queue of 64 from `producers` to `consumers` processes.
+template <class T>
+double queue_rate(mproc::start_method m, const T& value, std::size_t max_message, int messages,
+                  int producers, int consumers) {
+  mproc::process_options o;
+  o.start = m;
+  mproc::queue<int> gate(static_cast<std::size_t>(producers));
+  mproc::queue<T> q(64, max_message);
+  std::vector<mproc::process> ps;
+  std::vector<mproc::process> cs;
+  for (int i = 0; i < consumers; ++i) cs.push_back(mproc::start_process<take_all<T>>(o, q));
+  for (int i = 0; i < producers; ++i) {
+    ps.push_back(mproc::start_process<put_share<T>>(o, gate, q, value, messages / producers));
+  }
+  const auto t = std::chrono::steady_clock::now();
+  for (int i = 0; i < producers; ++i) gate.put(0);
+  for (auto& p : ps) p.join();
+  q.close();
+  for (auto& c : cs) c.join();
+  return messages / std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
 
 // The seed_compare workload: a chain of pseudo-random steps the optimizer cannot shorten.
 std::uint64_t simulate(std::uint64_t seed, std::uint64_t steps) {
@@ -233,6 +271,22 @@ int main(int argc, char** argv) try {
     report("crash_fails_task", m, fail_ms[fail_ms.size() / 2], "ms");
     report("crash_fails_others", m, static_cast<double>(others_failed) / rounds, "tasks");
     report("crash_replaced", m, replace_ms[replace_ms.size() / 2], "ms");
+  }
+
+  // Queues between processes, against multiprocessing.Queue: small messages (an int) and
+  // 64 KiB ones, one producer and one consumer, then two of each.
+  const int small_messages = quick ? 20000 : 200000;
+  const int large_messages = quick ? 2000 : 20000;
+  const std::vector<char> block(64 << 10, 'q');
+  for (const mproc::start_method m : mproc::available_start_methods()) {
+    if (m == mproc::start_method::forkserver) continue;  // as python_bench.py: fork and spawn
+    for (const int n : {1, 2}) {
+      const std::string suffix = std::to_string(n) + "x" + std::to_string(n);
+      report(("queue_int_" + suffix).c_str(), m, queue_rate(m, 7, 64, small_messages, n, n),
+             "msgs/s");
+      report(("queue_64KiB_" + suffix).c_str(), m,
+             queue_rate(m, block, block.size() + 64, large_messages, n, n), "msgs/s");
+    }
   }
   return 0;
 } catch (const std::exception& e) {

@@ -22,6 +22,36 @@ def die(x):
     os.kill(os.getpid(), signal.SIGKILL)  # a worker killed in the middle of its task
 
 
+def put_share(gate, q, value, count):
+    gate.wait()
+    for _ in range(count):
+        q.put(value)
+
+
+def take_all(q):
+    while q.get() is not None:
+        pass
+
+
+def queue_rate(ctx, value, messages, producers, consumers):
+    """Messages per second through a multiprocessing.Queue of 64, as mproc_bench measures it."""
+    gate, q = ctx.Event(), ctx.Queue(64)
+    cs = [ctx.Process(target=take_all, args=(q,)) for _ in range(consumers)]
+    ps = [ctx.Process(target=put_share, args=(gate, q, value, messages // producers))
+          for _ in range(producers)]
+    for p in cs + ps:
+        p.start()
+    t = time.perf_counter()
+    gate.set()
+    for p in ps:
+        p.join()
+    for _ in cs:
+        q.put(None)  # Python's queue has no close for its readers: one end marker each
+    for c in cs:
+        c.join()
+    return messages / (time.perf_counter() - t)
+
+
 def report(figure, name, value, unit):
     print(f"{figure} {name} {value:.2f} {unit}", flush=True)
 
@@ -161,6 +191,18 @@ def main():
             fail_ms.sort()
             report("crash_fails_task", f"{kind}/{method}", fail_ms[len(fail_ms) // 2], "ms")
             report("crash_fails_others", f"{kind}/{method}", others_failed / rounds, "tasks")
+
+    # Queues between processes (reported in the multiprocessing column).
+    small_messages = 20000 if quick else 200000
+    large_messages = 2000 if quick else 20000
+    block = b"q" * (64 << 10)
+    for method in ("fork", "spawn"):
+        ctx = mp.get_context(method)
+        for n in (1, 2):
+            report(f"queue_int_{n}x{n}", f"mp/{method}", queue_rate(ctx, 7, small_messages, n, n),
+                   "msgs/s")
+            report(f"queue_64KiB_{n}x{n}", f"mp/{method}",
+                   queue_rate(ctx, block, large_messages, n, n), "msgs/s")
 
 if __name__ == "__main__":
     main()

@@ -17,7 +17,6 @@
 #include "assert.hpp"
 #include "buffers.hpp"
 #include "channel/channel.hpp"
-#include "init_state.hpp"
 #include "launch/launcher.hpp"
 #include "launch/worker_process.hpp"
 #include "registry.hpp"
@@ -183,21 +182,8 @@ class pool_engine {
 
 pool_engine::pool_engine(const pool_options& options) : options_(options) {
   registry::check();
-  if (launch::unclaimed_spawned_worker()) {
-    // A spawned worker whose main did not hand control to mproc::init reached a pool: starting
-    // workers from here would re-run the program again and again.
-    throw start_error(
-        "cannot start a pool inside a spawned worker: this program was started as an mproc "
-        "worker, but main did not call mproc::init(argc, argv) first. Add it as the first line "
-        "of main.");
-  }
   const start_method method = launch::resolve(options.start);
-  if ((method == start_method::spawn || method == start_method::forkserver) && !initialized()) {
-    throw start_error("cannot start a pool with the " + std::string(to_string(method)) +
-                      " method: mproc::init(argc, argv) was not called. Add it as the first "
-                      "line of main, so that spawned processes enter mproc's loop instead of "
-                      "running the program.");
-  }
+  launch::check_startable(method, "a pool");
   if (options.workers > max_workers) {
     throw start_error("cannot start a pool of " + std::to_string(options.workers) +
                       " workers: a pool has at most " + std::to_string(max_workers) +

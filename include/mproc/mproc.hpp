@@ -7,6 +7,8 @@
 #include <mproc/init.hpp>
 #include <mproc/initializer.hpp>
 #include <mproc/pool.hpp>
+#include <mproc/process.hpp>
+#include <mproc/queue.hpp>
 #include <mproc/serializable.hpp>
 #include <mproc/shared_array.hpp>
 #include <mproc/start_method.hpp>

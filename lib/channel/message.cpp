@@ -56,7 +56,7 @@ void check(const message_header& h) {
   }
   const auto kind = static_cast<std::uint16_t>(h.kind);
   if (kind < static_cast<std::uint16_t>(message_kind::hello) ||
-      kind > static_cast<std::uint16_t>(message_kind::shutdown)) {
+      kind > static_cast<std::uint16_t>(message_kind::run)) {
     throw serialization_error("cannot read a message: unknown kind " + std::to_string(kind));
   }
 }

@@ -15,7 +15,8 @@ enum class message_kind : std::uint16_t {
   task,       ///< parent → worker: run `count` calls of task `key`
   result,     ///< worker → parent: the encoded results of task `id`
   failure,    ///< worker → parent: task `id` failed; `code` says how (see failure_code)
-  shutdown    ///< parent → worker: leave the loop and exit
+  shutdown,   ///< parent → worker: leave the loop and exit
+  run         ///< parent → worker: run the process function `key` once, exit with its code
 };
 
 /// Why a task failed in its worker.

@@ -1,5 +1,6 @@
 #include "launch/launcher.hpp"
 
+#include "init_state.hpp"
 #include "launch/refusal.hpp"
 #include "launch/worker_process.hpp"
 #include "platform/own_threads.hpp"
@@ -183,6 +184,23 @@ start_method resolve(start_method requested) {
   // Forking a process that has other threads copies their locks in whatever state they are:
   // a forkserver forks from a clean process instead.
   return platform::foreign_threads() == 1 ? start_method::fork : start_method::forkserver;
+}
+
+void check_startable(start_method method, const std::string& what) {
+  if (unclaimed_spawned_worker()) {
+    // A spawned worker whose main did not hand control to mproc::init reached this point:
+    // starting processes from here would re-run the program again and again.
+    throw start_error("cannot start " + what +
+                      " inside a spawned worker: this program was started as an mproc worker, "
+                      "but main did not call mproc::init(argc, argv) first. Add it as the "
+                      "first line of main.");
+  }
+  if ((method == start_method::spawn || method == start_method::forkserver) && !initialized()) {
+    throw start_error("cannot start " + what + " with the " + std::string(to_string(method)) +
+                      " method: mproc::init(argc, argv) was not called. Add it as the first "
+                      "line of main, so that spawned processes enter mproc's loop instead of "
+                      "running the program.");
+  }
 }
 
 std::unique_ptr<launcher> make_launcher(start_method method, bool allow_fork_with_threads) {

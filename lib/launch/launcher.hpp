@@ -82,6 +82,11 @@ class launcher {
 /// Turns `automatic` into a concrete method (environment, platform, thread count).
 start_method resolve(start_method requested);
 
+/// Throws `start_error` if nothing can be started with `method` (already resolved) from here:
+/// inside a spawned worker whose `main` did not call `mproc::init` first, or with spawn or
+/// forkserver without `mproc::init`. `what` names what was to start ("a pool").
+void check_startable(start_method method, const std::string& what);
+
 /// Returns a launcher for `method` (already resolved), after removing the segments that
 /// crashed applications left behind. Throws `start_error` if it is unusable, for example fork
 /// in a process with threads unless `allow_fork_with_threads`.

@@ -33,6 +33,19 @@ struct exit_status {
 /// Returns the id of the calling process.
 int current_pid() noexcept;
 
+/// What the system says of one process.
+struct process_record {
+  /// When it started, as a number that tells it from every other process that had or will have
+  /// its pid (Linux: clock ticks after boot; Windows: its creation time).
+  std::uint64_t started = 0;
+  /// Whether it has ended (and is not yet reaped).
+  bool ended = false;
+};
+
+/// Returns what the system says of the process `pid` in this pid namespace, or nothing if
+/// there is no such process (or it cannot be told).
+std::optional<process_record> look_up_process(int pid);
+
 /// Returns the number of threads the calling process has, counted by the operating system.
 std::size_t thread_count();
 

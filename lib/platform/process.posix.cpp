@@ -8,6 +8,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <vector>
 
 #include <elf.h>
@@ -33,6 +34,26 @@ std::size_t thread_count() {
     ++n;
   }
   return n == 0 ? 1 : n;
+}
+
+std::optional<process_record> look_up_process(int pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string text;
+  if (!std::getline(in, text)) return std::nullopt;
+  // The name in parentheses may hold spaces and parentheses: the fields follow the last ')'.
+  // Then the state (3rd field) and, 19 fields on, the start time (22nd).
+  const std::size_t close = text.rfind(')');
+  if (close == std::string::npos) return std::nullopt;
+  std::istringstream fields(text.substr(close + 1));
+  std::string state;
+  std::string field;
+  if (!(fields >> state)) return std::nullopt;
+  for (int i = 4; i <= 21 && fields >> field; ++i) {
+  }
+  process_record r;
+  if (!(fields >> r.started)) return std::nullopt;
+  r.ended = state == "Z" || state == "X";
+  return r;
 }
 
 std::string executable_path() {

@@ -39,6 +39,23 @@ HANDLE worker_job() {
 
 int current_pid() noexcept { return static_cast<int>(::GetCurrentProcessId()); }
 
+std::optional<process_record> look_up_process(int pid) {
+  const HANDLE h = ::OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION | SYNCHRONIZE, FALSE,
+                                 static_cast<DWORD>(pid));
+  if (h == nullptr) return std::nullopt;
+  FILETIME created{};
+  FILETIME exited{};
+  FILETIME kernel{};
+  FILETIME user{};
+  const bool known = ::GetProcessTimes(h, &created, &exited, &kernel, &user) != 0;
+  process_record r;
+  r.started = (static_cast<std::uint64_t>(created.dwHighDateTime) << 32) | created.dwLowDateTime;
+  r.ended = ::WaitForSingleObject(h, 0) == WAIT_OBJECT_0;
+  ::CloseHandle(h);
+  if (!known) return std::nullopt;
+  return r;
+}
+
 std::size_t thread_count() {
   const HANDLE snap = ::CreateToolhelp32Snapshot(TH32CS_SNAPTHREAD, 0);
   if (snap == INVALID_HANDLE_VALUE) return 1;

@@ -35,6 +35,10 @@ class shared_memory {
   /// process, and owns `fd` from then on (it is closed on failure). On failure sets `ec`
   /// (`bad_message` for a descriptor that is not such a segment) and returns an empty object.
   static shared_memory adopt(int fd, std::error_code& ec) noexcept;
+  /// Maps the segment without a name that the process `pid` holds as descriptor `fd`, through
+  /// a descriptor of this process's own (Linux: /proc/<pid>/fd/<fd>). On failure sets `ec`
+  /// (`no_such_process` when no such descriptor is reachable) and returns an empty object.
+  static shared_memory open_peer(int pid, int fd, std::error_code& ec) noexcept;
 
   /// Makes an empty object, which maps nothing.
   shared_memory() noexcept;

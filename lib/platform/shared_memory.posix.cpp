@@ -1,5 +1,7 @@
 #include "platform/shared_memory.hpp"
 
+#include "platform/process.hpp"
+
 #include <boost/interprocess/exceptions.hpp>
 #include <boost/interprocess/mapped_region.hpp>
 #include <boost/interprocess/shared_memory_object.hpp>
@@ -162,6 +164,17 @@ shared_memory shared_memory::adopt(int fd, std::error_code& ec) noexcept {
   return shared_memory(std::move(state));
 }
 
+shared_memory shared_memory::open_peer(int pid, int fd, std::error_code& ec) noexcept {
+  ec.clear();
+  const std::string path = "/proc/" + std::to_string(pid) + "/fd/" + std::to_string(fd);
+  const int own = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+  if (own < 0) {
+    ec = {errno == ENOENT ? ESRCH : errno, std::generic_category()};
+    return shared_memory(nullptr);
+  }
+  return adopt(own, ec);
+}
+
 shared_memory::shared_memory(std::unique_ptr<impl> state) noexcept : impl_(std::move(state)) {}
 shared_memory::shared_memory() noexcept = default;
 shared_memory::shared_memory(shared_memory&&) noexcept = default;
@@ -179,22 +192,12 @@ void shared_memory::release_descriptor() noexcept {
 
 namespace {
 
-// The start time of process `pid` (clock ticks after boot, /proc/<pid>/stat's 22nd field), or
-// nothing if there is no such process in this pid namespace.
+// The start time of process `pid` (clock ticks after boot), or nothing if there is no such
+// process in this pid namespace.
 std::optional<unsigned long long> start_time_of(int pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string text;
-  if (!std::getline(in, text)) return std::nullopt;
-  // The name in parentheses may hold spaces and parentheses: the fields follow the last ')'.
-  const std::size_t close = text.rfind(')');
-  if (close == std::string::npos) return std::nullopt;
-  std::istringstream fields(text.substr(close + 1));
-  std::string field;
-  for (int i = 3; i <= 21 && fields >> field; ++i) {
-  }
-  unsigned long long start = 0;
-  if (!(fields >> start)) return std::nullopt;
-  return start;
+  const std::optional<process_record> r = look_up_process(pid);
+  if (!r) return std::nullopt;
+  return r->started;
 }
 
 // The pid namespace of this process (the inode of /proc/self/ns/pid), or 0 if unknown.

@@ -71,6 +71,11 @@ shared_memory shared_memory::adopt(int /*fd*/, std::error_code& ec) noexcept {
   return shared_memory(nullptr);
 }
 
+shared_memory shared_memory::open_peer(int /*pid*/, int /*fd*/, std::error_code& ec) noexcept {
+  ec = std::make_error_code(std::errc::function_not_supported);
+  return shared_memory(nullptr);
+}
+
 shared_memory::shared_memory(std::unique_ptr<impl> state) noexcept : impl_(std::move(state)) {}
 shared_memory::shared_memory() noexcept = default;
 shared_memory::shared_memory(shared_memory&&) noexcept = default;

@@ -75,6 +75,37 @@ outcome run_task(const channel::message_header& h, const std::vector<char>& args
   std::_Exit(code);
 }
 
+// Runs the process function `h` names on `args` and ends this process with its exit code; an
+// exception that escapes it is told on stderr, and the exit code is 1.
+[[noreturn]] void run_process(const channel::message_header& h, const std::vector<char>& args) {
+  const registry::entry* function = registry::find(h.key);
+  if (function == nullptr) {
+    std::fprintf(stderr,
+                 "mproc process: no process function with this key (is it running a "
+                 "different binary?)\n");
+    leave(2);
+  }
+  std::vector<char> out;
+  try {
+    function->run(args.data(), args.size(), out, 1);
+  } catch (const detail::decode_failure& f) {
+    const detail::exception_text cause = detail::describe_exception(f.cause);
+    std::fprintf(stderr, "mproc process: cannot decode the arguments of '%.*s': %s: %s\n",
+                 static_cast<int>(function->name.size()), function->name.data(), cause.type.c_str(),
+                 cause.message.c_str());
+    leave(1);
+  } catch (...) {
+    const detail::exception_text e = detail::describe_exception(std::current_exception());
+    std::fprintf(stderr, "mproc process: '%.*s' ended with an exception: %s: %s\n",
+                 static_cast<int>(function->name.size()), function->name.data(), e.type.c_str(),
+                 e.message.c_str());
+    leave(1);
+  }
+  int code = 0;
+  if (out.size() == sizeof code) std::memcpy(&code, out.data(), sizeof code);
+  leave(code);
+}
+
 }  // namespace
 
 bool active() noexcept { return g_active; }
@@ -141,6 +172,7 @@ void serve(const std::shared_ptr<channel::segment>& seg, int lifeline, const std
       leave(3);  // corrupt channel: nothing can be trusted any more
     }
     if (h.kind == channel::message_kind::shutdown) break;
+    if (h.kind == channel::message_kind::run) run_process(h, payload);
     if (h.kind != channel::message_kind::task) leave(3);
     const channel::message_header reply = answer(h, payload, result);
     if (ep.send(reply, result.data()) != channel::io_status::ok) leave(0);

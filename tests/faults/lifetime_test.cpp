@@ -118,6 +118,17 @@ BOOST_DATA_TEST_CASE(a_parent_killed_with_sigkill_leaves_no_worker_and_no_segmen
   check_nothing_left(v, worker_fds);
 }
 
+// (Not fork under TSan: its own thread makes the second fork process a start_error.)
+BOOST_DATA_TEST_CASE(a_parent_killed_with_sigkill_leaves_none_of_its_processes,
+                     bdata::make(mproc_test::methods_under_test()), method) {
+  victim v({"--start-method=" + std::string(mproc::to_string(method)), "--processes"});
+  const std::vector<int> fds = watch_workers(v);  // the processes and their zygotes
+  ::kill(v.pid, SIGKILL);
+  const int status = v.reap_within(2000);
+  BOOST_TEST((WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL));
+  check_nothing_left(v, fds);
+}
+
 BOOST_DATA_TEST_CASE(ctrl_c_reaches_the_application_and_nothing_is_left,
                      bdata::make({"fork", "spawn", "forkserver"}), method) {
   victim v({std::string("--start-method=") + method});

@@ -31,7 +31,7 @@ struct victim {
   HANDLE from_stdout = nullptr;
   std::vector<int> workers;
 
-  explicit victim(const std::string& method) {
+  explicit victim(const std::string& method, const std::string& extra = "") {
     SECURITY_ATTRIBUTES inheritable{sizeof(SECURITY_ATTRIBUTES), nullptr, TRUE};
     HANDLE child_in = nullptr;
     HANDLE child_out = nullptr;
@@ -46,7 +46,7 @@ struct victim {
     startup.hStdOutput = child_out;
     startup.hStdError = ::GetStdHandle(STD_ERROR_HANDLE);
     const std::string exe = victim_path();
-    std::string line = "\"" + exe + "\" --start-method=" + method;
+    std::string line = "\"" + exe + "\" --start-method=" + method + extra;
     BOOST_TEST_REQUIRE(::CreateProcessA(exe.c_str(), line.data(), nullptr, nullptr, TRUE, 0,
                                         nullptr, nullptr, &startup, &info));
     ::CloseHandle(child_in);
@@ -114,6 +114,14 @@ BOOST_AUTO_TEST_CASE(a_parent_killed_with_terminateprocess_leaves_no_worker_and_
   BOOST_TEST_REQUIRE(::TerminateProcess(v.info.hProcess, 137));
   BOOST_TEST_REQUIRE(::WaitForSingleObject(v.info.hProcess, 5000) == WAIT_OBJECT_0);
   check_nothing_left(v, workers);
+}
+
+BOOST_AUTO_TEST_CASE(a_parent_killed_with_terminateprocess_leaves_none_of_its_processes) {
+  victim v("spawn", " --processes");
+  const std::vector<HANDLE> processes = watch_workers(v);
+  BOOST_TEST_REQUIRE(::TerminateProcess(v.info.hProcess, 137));
+  BOOST_TEST_REQUIRE(::WaitForSingleObject(v.info.hProcess, 5000) == WAIT_OBJECT_0);
+  check_nothing_left(v, processes);
 }
 
 BOOST_AUTO_TEST_CASE(a_parent_that_shuts_down_with_running_tasks_leaves_nothing) {

@@ -2,7 +2,8 @@
 // that never ends, prints "worker <pid>" for each, then "ready", and waits to be killed. At the
 // end of its input it shuts the pool down, cancelling the endless tasks, and exits.
 // With --throw-on-sigint (POSIX) it handles Ctrl-C by throwing, so the pool is destroyed by
-// unwinding.
+// unwinding. With --processes it starts two processes (start_process) that never end instead
+// of a pool, and prints "worker <pid>" for each.
 #include <mproc/mproc.hpp>
 
 #include <chrono>
@@ -34,6 +35,8 @@ int hang() {
   std::this_thread::sleep_for(std::chrono::hours(24));
   return 0;
 }
+
+void hang_process() { hang(); }
 
 namespace {
 
@@ -89,14 +92,35 @@ void run(const mproc::pool_options& options) {
   pool.shutdown(true, true);
 }
 
+void run_processes(const mproc::pool_options& options) {
+  mproc::process_options o;
+  o.start = options.start;
+  mproc::process a = mproc::start_process<hang_process>(o);
+  mproc::process b = mproc::start_process<hang_process>(o);
+  std::printf("worker %d\nworker %d\nready\n", a.pid(), b.pid());
+  std::fflush(stdout);
+  wait_for_the_harness();
+}
+
+bool has_argument(int argc, char** argv, const char* arg) {
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], arg) == 0) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) try {
   mproc::init(argc, argv);
-  prepare_interrupt(argc > 2 && std::strcmp(argv[2], "--throw-on-sigint") == 0);
+  prepare_interrupt(has_argument(argc, argv, "--throw-on-sigint"));
   mproc::pool_options options = mproc::parse_pool_options(argc, argv);
   options.workers = 2;
-  run(options);
+  if (has_argument(argc, argv, "--processes")) {
+    run_processes(options);
+  } else {
+    run(options);
+  }
   return 0;
 } catch (const interrupted&) {
   return 130;

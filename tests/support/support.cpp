@@ -60,6 +60,12 @@ mproc::pool_options options(mproc::start_method method, std::size_t workers) {
   return o;
 }
 
+mproc::process_options started_by(mproc::start_method method) {
+  mproc::process_options o;
+  o.start = method;
+  return o;
+}
+
 namespace {
 
 std::string listed(const std::vector<int>& pids) {

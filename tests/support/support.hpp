@@ -140,6 +140,9 @@ std::vector<int> direct_children();
 /// created and that still exist.
 std::vector<std::string> segments_of(int pid);
 
+/// Returns how many descriptors (Windows: handles) this process has open.
+std::size_t open_descriptor_count();
+
 /// Returns the shared-memory segments this process created that still exist.
 std::vector<std::string> leftover_segments();
 
@@ -192,6 +195,9 @@ struct not_under_tsan {
 
 /// Returns a pool_options with `workers` workers and start method `method`.
 mproc::pool_options options(mproc::start_method method, std::size_t workers = 2);
+
+/// Returns a process_options with start method `method`.
+mproc::process_options started_by(mproc::start_method method);
 
 /// Checks at the end of each test that no child process and no segment is left.
 struct clean_check {

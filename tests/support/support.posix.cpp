@@ -43,6 +43,16 @@ std::vector<std::pair<int, int>> all_processes() {
   return procs;
 }
 
+std::size_t open_descriptor_count() {
+  std::size_t n = 0;
+  std::error_code ec;
+  for (std::filesystem::directory_iterator it("/proc/self/fd", ec), end; !ec && it != end;
+       it.increment(ec)) {
+    ++n;
+  }
+  return n;
+}
+
 std::vector<std::string> segments_of(int pid) {
   std::vector<std::string> out;
   const std::string prefix = "mproc-" + std::to_string(pid) + "-";

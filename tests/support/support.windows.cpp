@@ -76,6 +76,12 @@ std::vector<std::pair<int, int>> all_processes() {
   return procs;
 }
 
+std::size_t open_descriptor_count() {
+  DWORD n = 0;
+  ::GetProcessHandleCount(::GetCurrentProcess(), &n);
+  return n;
+}
+
 std::vector<std::string> segments_of(int pid) {
   // Named sections and events live in the session's object directory until their last
   // handle goes: list the ones named after this process.
@@ -223,10 +229,13 @@ bool kill_process(int pid) {
 }
 
 bool process_exists(int pid) {
+  // A process that has ended lives on as an object while handles to it are open: it does not
+  // count (Windows has no reaping to wait for).
   const HANDLE h = ::OpenProcess(SYNCHRONIZE, FALSE, static_cast<DWORD>(pid));
   if (h == nullptr) return false;
+  const bool running = ::WaitForSingleObject(h, 0) == WAIT_TIMEOUT;
   ::CloseHandle(h);
-  return true;
+  return running;
 }
 
 crash_report access_fault_report() {
