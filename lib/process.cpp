@@ -93,9 +93,12 @@ class process_state {
       return std::nullopt;
     }
     lock.unlock();
-    // Reaps it (once: later calls return the same status).
+    // Reaps it (once: later calls return the same status), then lets the watching thread and
+    // any zygote go: nothing is left to watch.
     detail::lock_guard end_lock(end_mutex_);
-    return to_process_exit(worker_->end());
+    const platform::exit_status st = worker_->end();
+    launcher_->stop();
+    return to_process_exit(st);
   }
 
  private:
