@@ -10,6 +10,7 @@
 
 #include <mproc/detail/thread_safety.hpp>
 #include <mproc/errors.hpp>
+#include <mproc/pool.hpp>
 #include <mproc/process.hpp>
 
 #include <condition_variable>
@@ -20,9 +21,6 @@
 namespace mproc {
 
 namespace {
-
-// How long a new process has to prove itself, as a pool's default `start_timeout`.
-constexpr auto start_limit = std::chrono::seconds(10);
 
 process_exit to_process_exit(const platform::exit_status& st) {
   process_exit e;
@@ -64,7 +62,7 @@ class process_state {
       }
       exited_cv_.notify_all();
     });
-    worker_->handshake(start_limit);
+    worker_->handshake(pool_options{}.start_timeout);  // a pool's default limit
     channel::message_header h;
     h.kind = channel::message_kind::run;
     h.key = key;

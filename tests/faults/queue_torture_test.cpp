@@ -170,24 +170,23 @@ BOOST_FIXTURE_TEST_CASE(killed_producers_and_consumers_lose_or_duplicate_nothing
       p = start_consumer();
     }
   }
-  for (auto& p : producers) {
-    const auto left = deadline - std::chrono::steady_clock::now();
-    const auto e = p.join_for(std::chrono::duration_cast<std::chrono::milliseconds>(left));
-    if (!e) {
-      dump("past the deadline: a producer did not finish");
-      return;
+  // Joins every process of `group` before the deadline; false (after a dump) if one misses it.
+  const auto joined_in_time = [&](std::vector<mproc::process>& group, const char* why) {
+    for (auto& p : group) {
+      const auto left = deadline - std::chrono::steady_clock::now();
+      const auto e = p.join_for(std::chrono::duration_cast<std::chrono::milliseconds>(left));
+      if (!e) {
+        dump(why);
+        return false;
+      }
+      BOOST_TEST((e->exit_code == 0), e->describe());
     }
-    BOOST_TEST((e->exit_code == 0), e->describe());
-  }
+    return true;
+  };
+  if (!joined_in_time(producers, "past the deadline: a producer did not finish")) return;
   q.close();
-  for (auto& c : consumers) {
-    const auto left = deadline - std::chrono::steady_clock::now();
-    const auto e = c.join_for(std::chrono::duration_cast<std::chrono::milliseconds>(left));
-    if (!e) {
-      dump("past the deadline: a consumer did not drain the closed queue");
-      return;
-    }
-    BOOST_TEST((e->exit_code == 0), e->describe());
+  if (!joined_in_time(consumers, "past the deadline: a consumer did not drain the closed queue")) {
+    return;
   }
 
   std::uint64_t twice = 0;
