@@ -51,6 +51,12 @@ std::string name_of(std::uint64_t key) {
   return e != nullptr ? std::string(e->name) : std::string("unknown task");
 }
 
+std::size_t count() noexcept {
+  table& t = the_table();
+  std::lock_guard lock(t.mutex);
+  return t.entries.size();
+}
+
 std::uint64_t digest() noexcept {
   table& t = the_table();
   std::lock_guard lock(t.mutex);

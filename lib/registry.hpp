@@ -3,6 +3,7 @@
 
 #include <mproc/detail/task.hpp>
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -20,6 +21,9 @@ const entry* find(std::uint64_t key) noexcept;
 
 /// Returns the name of the task under `key`, or "unknown task".
 std::string name_of(std::uint64_t key);
+
+/// Returns the number of registered tasks.
+std::size_t count() noexcept;
 
 /// Returns a digest of every registered key: equal in processes running the same binary.
 std::uint64_t digest() noexcept;

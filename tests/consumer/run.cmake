@@ -1,7 +1,8 @@
 # Installs the built mproc into a fresh prefix, builds the consumer against it with
 # find_package, runs it under each of METHODS; then builds it again through add_subdirectory.
 # Inputs: BUILD_DIR (mproc's build tree), SOURCE_DIR (mproc's sources), WORK_DIR, CXX, CONFIG,
-# FLAGS (compile and link flags our targets used, e.g. sanitizers), METHODS (a ;-list).
+# FLAGS (compile and link flags our targets used, e.g. sanitizers), METHODS (a ;-list);
+# with MPIEXEC, also builds tests/consumer_mpi against the prefix and runs it on 2 ranks.
 file(REMOVE_RECURSE "${WORK_DIR}")
 set(prefix "${WORK_DIR}/prefix")
 
@@ -31,6 +32,14 @@ consumer_in("${WORK_DIR}/installed" consumer)
 foreach(method IN LISTS METHODS)
   run("${consumer}" --start-method=${method} --workers=2)
 endforeach()
+
+if(MPIEXEC)
+  run(${CMAKE_COMMAND} -S "${SOURCE_DIR}/tests/consumer_mpi" -B "${WORK_DIR}/installed_mpi"
+      -DCMAKE_PREFIX_PATH=${prefix} ${common})
+  run(${CMAKE_COMMAND} --build "${WORK_DIR}/installed_mpi" --config ${CONFIG})
+  file(GLOB_RECURSE consumer_mpi "${WORK_DIR}/installed_mpi/consumer_mpi")
+  run(${MPIEXEC} -n 2 ${consumer_mpi})
+endif()
 
 run(${CMAKE_COMMAND} -S "${SOURCE_DIR}/tests/consumer" -B "${WORK_DIR}/subdirectory"
     -DMPROC_SOURCE_DIR=${SOURCE_DIR} ${common})
