@@ -17,7 +17,8 @@ inline int executor_probe(int x) { return x; }
 }  // namespace detail
 
 /// A pool that runs registered functions with `submit`, `map`, `starmap`, `imap`,
-/// `imap_unordered` and `shutdown`, and tells its `workers()`: `process_pool` and `thread_pool`.
+/// `imap_unordered` and `shutdown`, and tells its `workers()`: `process_pool`, `thread_pool` and
+/// `mpi_pool`.
 template <class Pool>
 concept executor = requires(Pool& pool, const Pool& const_pool, std::vector<int>& items,
                             std::vector<std::tuple<int>>& tuples) {

@@ -118,6 +118,8 @@ int extra(int x) { return x; }
 
 }  // namespace work
 
+static_assert(mproc::executor<mproc::mpi_pool>, "generic code takes an mpi_pool like any pool");
+
 namespace {
 
 bool init_unit_test() { return true; }
