@@ -88,10 +88,12 @@ wait_result wait_states(const std::vector<task_state*>& states, return_when when
 
 /// Creates futures from shared states (the pool's side of the future's constructor).
 struct future_access {
+  /// Returns a future of the task `state`.
   template <class T>
   static future<T> make(std::shared_ptr<task_state> state) {
     return future<T>(std::move(state));
   }
+  /// Returns the shared state of `f`.
   template <class T>
   static const std::shared_ptr<task_state>& state(const future<T>& f) {
     return f.state_;
@@ -235,12 +237,14 @@ auto gather(const std::vector<std::shared_ptr<task_state>>& chunks,
   }
 }
 
-// Indexes of futures in the order they complete.
+/// Indexes of futures in the order they complete.
 class completion_queue {
  public:
+  /// Adds the index of a future that completed.
   void push(std::size_t index);
+  /// Waits for and removes the oldest index.
   std::size_t pop();
-  // Like pop, but gives up at `deadline` (returning false).
+  /// Like pop, but gives up at `deadline` (returning false).
   bool pop_until(std::chrono::steady_clock::time_point deadline, std::size_t& index);
 
  private:
@@ -258,11 +262,11 @@ class completed_range {
   /// An input iterator that blocks in `operator++` until the next future is ready.
   class iterator {
    public:
-    using iterator_category = std::input_iterator_tag;
-    using value_type = future<T>;
-    using difference_type = std::ptrdiff_t;
-    using pointer = future<T>*;
-    using reference = future<T>&;
+    using iterator_category = std::input_iterator_tag;  ///< an input iterator
+    using value_type = future<T>;                       ///< what it yields
+    using difference_type = std::ptrdiff_t;             ///< a distance between iterators
+    using pointer = future<T>*;                         ///< a pointer to a yielded future
+    using reference = future<T>&;                       ///< a yielded future
 
     /// Creates the end iterator.
     iterator() = default;

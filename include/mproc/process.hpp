@@ -47,9 +47,12 @@ class process {
  public:
   /// Makes an object with no process.
   process() noexcept;
+  /// Kills and reaps a process still running (call `join` to wait for it instead).
   ~process();
-  process(process&&) noexcept;
-  process& operator=(process&&) noexcept;
+  /// Takes over the process of `other`, which is left with none.
+  process(process&& other) noexcept;
+  /// Ends this object's process like the destructor, then takes over that of `other`.
+  process& operator=(process&& other) noexcept;
   process(const process&) = delete;
   process& operator=(const process&) = delete;
 
@@ -115,6 +118,7 @@ inline constexpr std::uint64_t process_salt = 0x70726f6365737321ULL;  // "proces
 /// Registers `F` as a process function, like `task_entry`.
 template <auto F>
 struct process_entry {
+  /// The key `F` is registered under, set during static initialisation.
   static inline const std::uint64_t key =
       register_task(task_name<F>(), &run_as_process<F>, process_salt);
 };

@@ -1,5 +1,7 @@
 # Installs the built mproc into a fresh prefix, builds the consumer against it with
-# find_package, runs it under each of METHODS; then builds it again through add_subdirectory.
+# find_package, runs it under each of METHODS; builds it against the build tree; packages mproc
+# with cpack -G DEB, extracts the package and builds the consumer against it with find_package
+# and with pkg-config; then builds it again through FetchContent on the source tree.
 # Inputs: BUILD_DIR (mproc's build tree), SOURCE_DIR (mproc's sources), WORK_DIR, CXX, CONFIG,
 # FLAGS (compile and link flags our targets used, e.g. sanitizers), METHODS (a ;-list);
 # with MPIEXEC, also builds tests/consumer_mpi against the prefix and runs it on 2 ranks.
@@ -39,6 +41,47 @@ if(MPIEXEC)
   run(${CMAKE_COMMAND} --build "${WORK_DIR}/installed_mpi" --config ${CONFIG})
   file(GLOB_RECURSE consumer_mpi "${WORK_DIR}/installed_mpi/consumer_mpi")
   run(${MPIEXEC} -n 2 ${consumer_mpi})
+endif()
+
+# From the build tree (export()).
+run(${CMAKE_COMMAND} -S "${SOURCE_DIR}/tests/consumer" -B "${WORK_DIR}/build_tree"
+    -Dmproc_DIR=${BUILD_DIR} ${common})
+run(${CMAKE_COMMAND} --build "${WORK_DIR}/build_tree" --config ${CONFIG})
+consumer_in("${WORK_DIR}/build_tree" consumer)
+run("${consumer}" --start-method=spawn --workers=2)
+
+# The Debian package, extracted into a root of its own as dpkg would install it.
+if(DEB)
+  run(cpack -G DEB -C ${CONFIG} --config "${BUILD_DIR}/CPackConfig.cmake" -B "${WORK_DIR}/package")
+  file(GLOB deb "${WORK_DIR}/package/*.deb")
+  execute_process(COMMAND dpkg-deb -f ${deb} Depends OUTPUT_VARIABLE depends)
+  if(NOT depends MATCHES "libboost-serialization1\\.81-dev")
+    message(FATAL_ERROR "the package does not depend on libboost-serialization1.81-dev: ${depends}")
+  endif()
+  run(dpkg-deb -x ${deb} "${WORK_DIR}/root")
+  foreach(f usr/lib/libmproc.a usr/include/mproc/mproc.hpp usr/lib/cmake/mproc/mproc-config.cmake
+            usr/lib/pkgconfig/mproc.pc usr/share/doc/mproc/copyright)
+    if(NOT EXISTS "${WORK_DIR}/root/${f}")
+      message(FATAL_ERROR "the package has no /${f}")
+    endif()
+  endforeach()
+  run(${CMAKE_COMMAND} -S "${SOURCE_DIR}/tests/consumer" -B "${WORK_DIR}/deb_find_package"
+      -DCMAKE_PREFIX_PATH=${WORK_DIR}/root/usr ${common})
+  run(${CMAKE_COMMAND} --build "${WORK_DIR}/deb_find_package" --config ${CONFIG})
+  consumer_in("${WORK_DIR}/deb_find_package" consumer)
+  run("${consumer}" --start-method=fork --workers=2)
+  execute_process(
+    COMMAND ${CMAKE_COMMAND} -E env PKG_CONFIG_PATH=${WORK_DIR}/root/usr/lib/pkgconfig
+            pkg-config --cflags --libs mproc
+    OUTPUT_VARIABLE pc_flags OUTPUT_STRIP_TRAILING_WHITESPACE RESULT_VARIABLE rc)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "pkg-config --cflags --libs mproc failed")
+  endif()
+  separate_arguments(pc_flags UNIX_COMMAND "${pc_flags}")
+  separate_arguments(flags UNIX_COMMAND "${FLAGS}")
+  run(${CXX} ${flags} "${SOURCE_DIR}/tests/consumer/main.cpp" ${pc_flags}
+      -o "${WORK_DIR}/consumer_pkg_config")
+  run("${WORK_DIR}/consumer_pkg_config" --start-method=spawn --workers=2)
 endif()
 
 run(${CMAKE_COMMAND} -S "${SOURCE_DIR}/tests/consumer" -B "${WORK_DIR}/subdirectory"
