@@ -34,6 +34,7 @@ using mproc_test::options;
 namespace tasks {
 
 int square(int x) { return x * x; }
+bool is_even(int x) { return x % 2 == 0; }
 int add(int a, int b) { return a + b; }
 int worker_pid() { return mproc_test::current_pid(); }
 std::vector<char> echo_bytes(std::vector<char> bytes) { return bytes; }
@@ -129,6 +130,15 @@ BOOST_DATA_TEST_CASE_F(clean_check, map_keeps_input_order_for_every_chunksize,
   BOOST_TEST(
       pool.map<tasks::square>(std::vector<int>{}, static_cast<std::size_t>(chunksize)).empty());
   pool.map<tasks::do_nothing>(xs, static_cast<std::size_t>(chunksize));
+  // bool results gather into std::vector<bool>, whose elements are bits.
+  const std::vector<bool> even = pool.map<tasks::is_even>(xs, static_cast<std::size_t>(chunksize));
+  BOOST_TEST_REQUIRE(even.size() == xs.size());
+  for (std::size_t i = 0; i < xs.size(); ++i) BOOST_TEST(even[i] == (xs[i] % 2 == 0));
+  std::size_t n = 0;
+  for (const bool e : pool.imap<tasks::is_even>(xs, static_cast<std::size_t>(chunksize))) {
+    BOOST_TEST(e == (xs[n++] % 2 == 0));
+  }
+  BOOST_TEST(n == xs.size());
 }
 
 BOOST_DATA_TEST_CASE_F(clean_check, ten_thousand_tasks_all_complete, bdata::make(methods), method) {

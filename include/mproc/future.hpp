@@ -74,7 +74,15 @@ void decode_values(const std::vector<char>& bytes, std::size_t count, std::vecto
                    std::string_view task = {}) {
   try {
     with_reader<raw_codec<T>>(bytes.data(), bytes.size(), [&](auto& in) {
-      for (std::size_t i = 0; i < count; ++i) get(in, out.emplace_back());
+      for (std::size_t i = 0; i < count; ++i) {
+        if constexpr (std::is_same_v<T, bool>) {  // std::vector<bool> has no bool& to decode into
+          bool value = false;
+          get(in, value);
+          out.push_back(value);
+        } else {
+          get(in, out.emplace_back());
+        }
+      }
     });
   } catch (...) {
     throw_decode_error(task, type_name<T>(), std::current_exception());

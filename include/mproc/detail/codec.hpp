@@ -31,7 +31,9 @@ template <class V>
 void reserve_large(V& v, std::size_t n) {
   if (n <= v.capacity()) return;
   v.reserve(n);
-  prefault_buffer(v.data(), v.capacity() * sizeof(typename V::value_type));
+  if constexpr (requires { v.data(); }) {  // not std::vector<bool>, whose bits have no data()
+    prefault_buffer(v.data(), v.capacity() * sizeof(typename V::value_type));
+  }
 }
 
 /// Byte buffers at least this large are kept for reuse (see `large_buffer`).

@@ -15,6 +15,7 @@
 #include <map>
 #include <memory>
 #include <ranges>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -198,13 +199,15 @@ class lazy_results {
    public:
     using value_type = R;
     using difference_type = std::ptrdiff_t;
+    /// What dereferencing gives: `R&` (a bit's proxy for `bool`, as `std::vector<bool>` has).
+    using reference = typename std::vector<R>::reference;
 
     /// Creates an iterator past the end.
     iterator() = default;
     /// Returns the current result.
-    R& operator*() const { return s_->current[s_->at]; }
+    reference operator*() const { return s_->current[s_->at]; }
     /// Returns a pointer to the current result.
-    R* operator->() const { return &s_->current[s_->at]; }
+    R* operator->() const requires(!std::is_same_v<R, bool>) { return &s_->current[s_->at]; }
     /// Waits for the next result; rethrows the error of a failed item when it is reached.
     iterator& operator++() {
       if (!s_->advance()) s_ = nullptr;
