@@ -1,0 +1,18 @@
+# .ci/run must run exactly the README's test command (its second command line), so that what
+# CI proves is what a newcomer types. Inputs: SOURCE_DIR.
+file(STRINGS "${SOURCE_DIR}/README.md" readme_commands REGEX "^\\.ci/deps ")
+file(STRINGS "${SOURCE_DIR}/.ci/run" ci_commands REGEX "^\\.ci/deps ")
+list(LENGTH readme_commands n)
+if(NOT n EQUAL 2)
+  message(FATAL_ERROR "README.md should start with two commands beginning with .ci/deps; found ${n}")
+endif()
+list(GET readme_commands 1 test_command)
+if(NOT ci_commands STREQUAL test_command)
+  message(FATAL_ERROR ".ci/run runs\n  ${ci_commands}\nbut the README's test command is\n  ${test_command}")
+endif()
+list(GET readme_commands 0 first_command)
+string(FIND "${test_command}" "${first_command}" at)
+if(NOT at EQUAL 0)
+  message(FATAL_ERROR "the README's test command should begin with its first command")
+endif()
+message(STATUS ".ci/run runs the README's test command")
