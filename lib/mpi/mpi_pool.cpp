@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <condition_variable>
 #include <deque>
+#include <stdexcept>
 #include <thread>
 #include <unordered_map>
 
@@ -136,8 +137,9 @@ void mpi_engine::start() {
   int size = 0;
   mpi_comm::check(MPI_Comm_size(comm_, &size), "MPI_Comm_size");
   std::vector<mpi_wire::node_hello> hellos(static_cast<std::size_t>(size));
-  mpi_comm::check(MPI_Gather(hellos.data(), sizeof(mpi_wire::node_hello), MPI_BYTE, hellos.data(),
-                             sizeof(mpi_wire::node_hello), MPI_BYTE, 0, comm_),
+  // Rank 0 sends nothing of its own (MPI_IN_PLACE: its slot, hellos[0], stays empty).
+  mpi_comm::check(MPI_Gather(MPI_IN_PLACE, 0, MPI_BYTE, hellos.data(), sizeof(mpi_wire::node_hello),
+                             MPI_BYTE, 0, comm_),
                   "MPI_Gather");
   std::string problems;
   for (int r = 1; r < size; ++r) {
