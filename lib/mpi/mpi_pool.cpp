@@ -247,12 +247,11 @@ void mpi_engine::drive() {
         // Nothing is out, so nothing can arrive: sleep until a task or a shutdown comes.
         while (queue_.empty() && !closed_) wake_.wait(lock.native());
         idle.active();
-      } else if (!queue_.empty() || closed_) {
-        continue;
       } else if (nap.count() == 0) {
         lock.unlock();
         std::this_thread::yield();
       } else {
+        // Tasks are out (or nodes are full, or stopping): answers are only seen by looking.
         wake_.wait_for(lock.native(), nap);
       }
     }
