@@ -2,6 +2,8 @@
 //   mproc_mpi_pool_bench --local      a process_pool of 2 workers (MPI is not started)
 //   mpiexec -n 3 mproc_mpi_pool_bench an mpi_pool of 2 nodes with 1 worker each
 // --quick shrinks the workloads to check that everything runs.
+#include "workload.hpp"
+
 #include <mproc/mpi_pool.hpp>
 #include <mproc/mproc.hpp>
 
@@ -15,26 +17,12 @@
 
 int inc(int x) { return x + 1; }
 
-// The seed workload of the samples, shortened.
-std::uint64_t simulate(std::uint64_t seed) {
-  std::uint64_t x = seed * 0x9e3779b97f4a7c15ULL + 1;
-  std::uint64_t acc = 0;
-  for (std::uint64_t i = 0; i < 10'000'000; ++i) {
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    acc += (x >> 32) ^ (acc << 1);
-  }
-  return acc;
-}
+// The seed workload, shortened to 10 M steps an item.
+std::uint64_t simulate_10m(std::uint64_t seed) { return simulate(seed, 10'000'000); }
 
 namespace {
 
 using clock_type = std::chrono::steady_clock;
-
-double seconds_since(clock_type::time_point t) {
-  return std::chrono::duration<double>(clock_type::now() - t).count();
-}
 
 template <class Pool>
 void measure(Pool& pool, const char* name, bool quick) {
@@ -68,11 +56,11 @@ void measure(Pool& pool, const char* name, bool quick) {
   std::vector<std::uint64_t> seeds(quick ? 2 : 8);
   for (std::size_t i = 0; i < seeds.size(); ++i) seeds[i] = i + 1;
   t = clock_type::now();
-  volatile std::uint64_t sink = simulate(seeds[0]);  // volatile: the call must happen
+  volatile std::uint64_t sink = simulate_10m(seeds[0]);  // volatile: the call must happen
   (void)sink;
   const double one = seconds_since(t);
   t = clock_type::now();
-  (void)pool.template map<simulate>(seeds, 1);
+  (void)pool.template map<simulate_10m>(seeds, 1);
   std::printf("seed_speedup %s %.2f x\n", name,
               one * static_cast<double>(seeds.size()) / seconds_since(t));
 }

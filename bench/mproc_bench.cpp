@@ -1,5 +1,7 @@
 // mproc's figures for bench/compare: one line per figure, "<figure> <method> <value> <unit>".
 // The same workloads as bench/python_bench.py; --quick shrinks them to check that all runs.
+#include "workload.hpp"
+
 #include <mproc/mproc.hpp>
 
 #include <algorithm>
@@ -62,26 +64,9 @@ double queue_rate(mproc::start_method m, const T& value, std::size_t max_message
   return messages / std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
 }
 
-// The seed_compare workload: a chain of pseudo-random steps the optimizer cannot shorten.
-std::uint64_t simulate(std::uint64_t seed, std::uint64_t steps) {
-  std::uint64_t x = seed * 0x9e3779b97f4a7c15ULL + 1;
-  std::uint64_t acc = 0;
-  for (std::uint64_t i = 0; i < steps; ++i) {
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    acc += (x >> 32) ^ (acc << 1);
-  }
-  return acc;
-}
-
 namespace {
 
 using clock_type = std::chrono::steady_clock;
-
-double seconds_since(clock_type::time_point t) {
-  return std::chrono::duration<double>(clock_type::now() - t).count();
-}
 
 mproc::pool_options options(mproc::start_method m, std::size_t workers) {
   mproc::pool_options o;

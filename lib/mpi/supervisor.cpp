@@ -156,12 +156,16 @@ class node {
     if (records.empty()) return false;
     running_ -= records.size();
     std::vector<char> batch;
-    for (const std::vector<char>& r : records) {
+    for (std::vector<char>& r : records) {
       if (!batch.empty() && batch.size() + r.size() > batch_bytes) {
         outbox_.send(comm_, 0, mpi_wire::results, std::move(batch));
         batch.clear();
       }
-      batch.insert(batch.end(), r.begin(), r.end());
+      if (batch.empty()) {
+        batch = std::move(r);  // a message's first record is not copied (a large result alone)
+      } else {
+        batch.insert(batch.end(), r.begin(), r.end());
+      }
     }
     outbox_.send(comm_, 0, mpi_wire::results, std::move(batch));
     return true;

@@ -57,9 +57,8 @@ const char* reader::take(std::size_t n) {
 }
 
 std::string_view reader::get_bytes() {
-  const auto n = get<std::uint64_t>();
-  if (n > size_ - at_) take(n);  // throws with the position
-  return {take(n), static_cast<std::size_t>(n)};
+  const auto n = static_cast<std::size_t>(get<std::uint64_t>());
+  return {take(n), n};
 }
 
 void put_error(writer& out, const std::exception_ptr& error) {
