@@ -139,7 +139,8 @@ class pool_engine {
   void recycle(worker& w);
   void start_worker(worker& w);
   void start_replacement(worker& w);
-  void drive(worker& w);
+  bool start_first(worker& w, std::size_t index);
+  void drive(worker& w, std::size_t index);
   std::vector<queued_task> take_tasks(worker& w);
   bool await_work(worker& w, detail::unique_lock& lock) MPROC_REQUIRES(mutex_);
   void park(worker& w, detail::unique_lock& lock, std::chrono::steady_clock::time_point deadline)
@@ -170,7 +171,8 @@ class pool_engine {
   std::condition_variable gone_cv_;  // notified (with mutex_) when a worker ends
   task_queue queue_ MPROC_GUARDED_BY(mutex_);
   bool closed_ MPROC_GUARDED_BY(mutex_) = false;
-  std::size_t idle_ MPROC_GUARDED_BY(mutex_) = 0;  // workers with nothing sent
+  std::size_t idle_ MPROC_GUARDED_BY(mutex_) = 0;      // started workers with nothing sent
+  std::size_t starting_ MPROC_GUARDED_BY(mutex_) = 0;  // first starts under way on drivers
   bool cancelling_ MPROC_GUARDED_BY(mutex_) = false;
   std::exception_ptr broken_ MPROC_GUARDED_BY(mutex_);  // why the pool stopped by itself
   std::string last_failure_ MPROC_GUARDED_BY(mutex_);   // what ended the last retired worker
@@ -194,23 +196,64 @@ pool_engine::pool_engine(const pool_options& options) : options_(options) {
   std::size_t n = options.workers != 0 ? options.workers : std::thread::hardware_concurrency();
   if (n == 0) n = 1;
   for (std::size_t i = 0; i < n; ++i) workers_.push_back(std::make_unique<worker>(*this));
-  idle_ = n;
-  std::vector<std::unique_ptr<launch::worker_process>> procs;  // each ends if this throws
+  // The first worker starts here, so that what keeps every worker from starting (a refusal,
+  // main without mproc::init, a throwing initializer) is thrown here; the others start on
+  // their drivers meanwhile, and the first task does not wait for them.
   try {
     launcher_->start_watching();
-    for (auto& w : workers_) procs.push_back(launcher_->start_worker(exit_callback(*w)));
-    for (auto& p : procs) p->handshake(options_.start_timeout);
-    // All workers initialise at once: an initializer that loads a model may take a while.
-    for (auto& p : procs) p->send_initializer(options_.initializer);
-    const auto deadline = initializer_deadline();
-    for (auto& p : procs) p->await_initializer(options_.initializer, deadline);
+    start_worker(*workers_.front());
   } catch (...) {
-    procs.clear();
+    take_process(*workers_.front()).reset();
     launcher_->stop();
     throw;
   }
-  for (std::size_t i = 0; i < n; ++i) workers_[i]->proc = std::move(procs[i]);
+  {
+    detail::lock_guard lock(mutex_);
+    idle_ = 1;
+    // Open at once: the first submit goes straight to it, not through a queue that would make
+    // an on-demand pool start a second worker.
+    if (options_.max_tasks_per_worker == 0) workers_.front()->owner = lane::open;
+  }
   start_drivers();
+}
+
+// Starts `w`'s first process on its driver (`index` counts from 0): at once, or on demand once
+// more tasks are queued than workers are starting. Returns false if the pool closed first. A
+// failure stops the pool: queued and later tasks fail with it, as the constructor would have.
+bool pool_engine::start_first(worker& w, std::size_t index) {
+  {
+    detail::unique_lock lock(mutex_);
+    if (options_.start_on_demand) {
+      while (!closed_ && queue_.size() <= starting_) park(w, lock, channel::ring::no_deadline());
+      if (queue_.size() <= starting_) return false;
+    }
+    if (closed_ && queue_.empty()) return false;
+    ++starting_;
+  }
+  std::exception_ptr failed;
+  try {
+    start_worker(w);
+  } catch (const std::exception& e) {
+    failed = std::make_exception_ptr(
+        start_error("the pool stopped: its worker " + std::to_string(index + 1) + " of " +
+                    std::to_string(workers_.size()) + " did not start: " + e.what()));
+  }
+  task_queue dropped;
+  {
+    detail::lock_guard lock(mutex_);
+    --starting_;
+    if (!failed) {
+      ++idle_;
+      return true;
+    }
+    if (!broken_) broken_ = failed;
+    closed_ = true;
+    dropped.swap(queue_);
+    failed = broken_;
+    wake_all();
+  }
+  for (queued_task& t : dropped) t.state->set_error(failed);
+  return false;
 }
 
 // Starts one driver thread per worker. If the system refuses one, the pool closes: drivers
@@ -220,7 +263,7 @@ void pool_engine::start_drivers() {
     worker* raw = workers_[i].get();
     try {
       raw->driver = launch::start_thread(
-          [this, raw] { drive(*raw); },
+          [this, raw, i] { drive(*raw, i); },
           "drives worker " + std::to_string(i + 1) + " of " + std::to_string(workers_.size()));
     } catch (...) {
       const std::exception_ptr refused = std::current_exception();
@@ -546,7 +589,11 @@ void pool_engine::finish_head(worker& w) {
   }
 }
 
-void pool_engine::drive(worker& w) {
+void pool_engine::drive(worker& w, std::size_t index) {
+  if (!w.proc && !start_first(w, index)) {
+    stop(w);
+    return;
+  }
   for (;;) {
     std::vector<queued_task> tasks = take_tasks(w);
     if (tasks.empty() && w.sent.empty()) break;  // closed, and nothing left to do

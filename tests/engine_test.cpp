@@ -72,6 +72,7 @@ class fake_launcher final : public mproc::launch::launcher {
   started launch(const mproc::channel::segment& seg, const std::string& secret) override {
     std::lock_guard lock(mutex_);
     const plan p = plans_(started_++);
+    ended_cv_.notify_all();
     if (p.what == fault::refuse_launch) throw mproc::start_error("fake: launch refused");
     auto w = std::make_unique<worker>();
     w->p = p;
@@ -122,6 +123,12 @@ class fake_launcher final : public mproc::launch::launcher {
   bool wait_until_ended(int n) {
     std::unique_lock lock(mutex_);
     return ended_cv_.wait_for(lock, std::chrono::minutes(1), [&] { return ended_ >= n; });
+  }
+
+  /// Waits (a minute at most) until `n` fake workers were asked for.
+  bool wait_until_launched(int n) {
+    std::unique_lock lock(mutex_);
+    return ended_cv_.wait_for(lock, std::chrono::minutes(1), [&] { return started_ >= n; });
   }
 
   /// Returns how many fake workers were launched.
@@ -219,9 +226,9 @@ class fake_launcher final : public mproc::launch::launcher {
 
   std::function<plan(int)> plans_;
   mutable std::mutex mutex_;
-  int started_ = 0;  // guarded by mutex_
-  int ended_ = 0;    // guarded by mutex_
-  std::condition_variable ended_cv_;
+  int started_ = 0;                                 // guarded by mutex_
+  int ended_ = 0;                                   // guarded by mutex_
+  std::condition_variable ended_cv_;                // a worker was asked for or has ended
   int next_pid_ = 900000;                           // guarded by mutex_
   std::map<int, std::unique_ptr<worker>> workers_;  // guarded by mutex_
 };
@@ -258,15 +265,48 @@ mproc::pool_options options(std::size_t workers) {
   return o;
 }
 
-// Checks that starting a pool fails with a start_error that says `part`, within a bound.
-void check_start_fails(std::function<plan(int)> plans, const std::string& part) {
-  fakes f(std::move(plans));
+bool says(const std::exception& e, const std::string& part) {
+  return std::string(e.what()).find(part) != std::string::npos;
+}
+
+// Checks that a worker that goes wrong as `p` says fails the pool's start with a start_error
+// that says `part` when it is the first worker, and when it is another (which starts while the
+// pool already serves), stops the pool: every task either ran or failed with that error, and
+// later submits throw it. Within a bound, and nothing is left (see `fakes`).
+void check_start_fails(plan p, const std::string& part, const mproc::pool_options& o = options(2)) {
   const auto start = std::chrono::steady_clock::now();
-  try {
-    mproc::process_pool pool(options(2));
-    BOOST_ERROR("the pool started");
-  } catch (const mproc::start_error& e) {
-    BOOST_TEST(std::string(e.what()).find(part) != std::string::npos, e.what());
+  {
+    fakes f(only(0, p));
+    try {
+      mproc::process_pool pool(o);
+      BOOST_ERROR("the pool started");
+    } catch (const mproc::start_error& e) {
+      BOOST_TEST(says(e, part), e.what());
+    }
+  }
+  {
+    fakes f(only(1, p));
+    mproc::process_pool pool(o);
+    const auto stopped = [&](const mproc::start_error& e) {
+      return says(e, "its worker 2 of 2 did not start: ") && says(e, part);
+    };
+    std::vector<mproc::future<int>> results;
+    try {
+      for (int i = 0; i < 20; ++i) results.push_back(pool.submit<twice>(i));
+    } catch (const mproc::start_error& e) {
+      BOOST_TEST(stopped(e), e.what());  // the pool had stopped by then
+    }
+    for (std::size_t i = 0; i < results.size(); ++i) {
+      try {
+        BOOST_TEST(results[i].get() == 2 * static_cast<int>(i));
+      } catch (const mproc::start_error& e) {
+        BOOST_TEST(stopped(e), e.what());
+      }
+    }
+    // Once asked for, the second worker's start ends (in failure) before shutdown returns.
+    BOOST_TEST_REQUIRE(f.last->wait_until_launched(2));
+    pool.shutdown();
+    BOOST_CHECK_EXCEPTION(pool.submit<twice>(1), mproc::start_error, stopped);
   }
   BOOST_TEST((std::chrono::steady_clock::now() - start < std::chrono::seconds(10)));
 }
@@ -285,50 +325,43 @@ BOOST_AUTO_TEST_CASE(fake_workers_run_tasks) {
 }
 
 BOOST_AUTO_TEST_CASE(a_launch_that_fails_fails_the_start_and_ends_the_others) {
-  check_start_fails(only(1, {fault::refuse_launch}), "fake: launch refused");
+  check_start_fails({fault::refuse_launch}, "fake: launch refused");
 }
 
 BOOST_AUTO_TEST_CASE(an_exit_that_cannot_be_watched_fails_the_start) {
-  check_start_fails(only(0, {fault::refuse_watch}), "cannot watch its process");
+  check_start_fails({fault::refuse_watch}, "cannot watch its process");
 }
 
 BOOST_AUTO_TEST_CASE(a_silent_worker_fails_the_start_after_the_start_timeout) {
-  check_start_fails(only(1, {fault::silent}), "did not reach the worker loop within 300 ms");
+  check_start_fails({fault::silent}, "did not reach the worker loop within 300 ms");
 }
 
 BOOST_AUTO_TEST_CASE(a_wrong_secret_fails_the_start) {
-  check_start_fails(only(0, {fault::wrong_secret}), "does not carry the secret");
+  check_start_fails({fault::wrong_secret}, "does not carry the secret");
 }
 
 BOOST_AUTO_TEST_CASE(another_build_fails_the_start_saying_the_file_was_replaced) {
-  check_start_fails(only(0, {fault::wrong_build}), "runs another build of the program");
+  check_start_fails({fault::wrong_build}, "runs another build of the program");
 }
 
 BOOST_AUTO_TEST_CASE(a_wrong_registry_digest_fails_the_start) {
-  check_start_fails(only(0, {fault::wrong_digest}), "runs a different set of tasks");
+  check_start_fails({fault::wrong_digest}, "runs a different set of tasks");
 }
 
 BOOST_AUTO_TEST_CASE(an_unexpected_first_message_fails_the_start) {
-  check_start_fails(only(0, {fault::unexpected_first}), "unexpected first message");
+  check_start_fails({fault::unexpected_first}, "unexpected first message");
 }
 
 BOOST_AUTO_TEST_CASE(a_worker_gone_before_its_hello_fails_the_start_saying_how_it_ended) {
-  check_start_fails(only(1, {fault::gone_before_hello, 1, {7, std::nullopt}}),
+  check_start_fails({fault::gone_before_hello, 1, {7, std::nullopt}},
                     "it exited with code 7 before reaching the worker loop");
 }
 
 BOOST_AUTO_TEST_CASE(a_worker_gone_in_its_initializer_fails_the_start_naming_it) {
-  fakes f(only(1, {fault::gone_on_task, 1, {4, std::nullopt}}));
   mproc::pool_options o = options(2);
   o.initializer = mproc::bind<load_state>();
-  try {
-    mproc::process_pool pool(o);
-    BOOST_ERROR("the pool started");
-  } catch (const mproc::start_error& e) {
-    const std::string what = e.what();
-    BOOST_TEST(what.find("its initializer") != std::string::npos, what);
-    BOOST_TEST(what.find("exited with code 4") != std::string::npos, what);
-  }
+  check_start_fails({fault::gone_on_task, 1, {4, std::nullopt}},
+                    "load_state' failed: its worker exited with code 4", o);
 }
 
 BOOST_AUTO_TEST_CASE(a_worker_gone_while_running_fails_only_its_task) {

@@ -10,6 +10,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <atomic>
+#include <filesystem>
 #include <future>
 #include <map>
 #include <mutex>
@@ -64,9 +65,113 @@ int worker_pid(int /*x*/) { return mproc_test::current_pid(); }
 std::string label(int x) { return "#" + std::to_string(x); }
 int ask_for_state(int /*x*/) { return static_cast<int>(mproc::worker_state<double>()); }
 
+// Initializers under which only the first worker to run one starts at once: `marker` is a
+// directory that exactly one of them creates.
+int first_or_wait(std::string marker, std::string gate) {
+  if (std::filesystem::create_directory(marker)) return 0;
+  return mproc_test::pass_gate(gate);
+}
+int first_or_fail(std::string marker) {
+  if (std::filesystem::create_directory(marker)) return 0;
+  throw std::runtime_error("no model for this worker");
+}
+int wait_at(std::string gate) { return mproc_test::pass_gate(gate); }
+
+// A path no process uses yet, removed at the end of the test.
+struct fresh_path {
+  std::string path =
+      (std::filesystem::temp_directory_path() /
+       ("mproc-marker-" + std::to_string(mproc_test::current_pid()) + "-" + std::to_string(next++)))
+          .string();
+  fresh_path() = default;
+  fresh_path(const fresh_path&) = delete;
+  fresh_path& operator=(const fresh_path&) = delete;
+  ~fresh_path() { std::filesystem::remove_all(path); }
+  static inline int next = 0;
+};
+
+// How many worker processes `pool` has: the children of a worker's parent (the zygote, or
+// under spawn this process, which has no other child).
+std::size_t worker_count(mproc::process_pool& pool) {
+  const int pid = pool.submit<worker_pid>(0).get();
+  int parent = -1;
+  for (const auto& [p, pp] : mproc_test::all_processes()) {
+    if (p == pid) parent = pp;
+  }
+  std::size_t n = 0;
+  for (const auto& [p, pp] : mproc_test::all_processes()) n += pp == parent ? 1 : 0;
+  return n;
+}
+
 }  // namespace work
 
 BOOST_AUTO_TEST_SUITE(workers)
+
+BOOST_DATA_TEST_CASE_F(mproc_test::clean_check,
+                       the_first_task_runs_while_the_other_workers_still_start,
+                       bdata::make(mproc_test::methods_under_test()), method) {
+  mproc_test::gate held;
+  work::fresh_path marker;
+  mproc::pool_options o = mproc_test::options(method, 2);
+  o.initializer = mproc::bind<work::first_or_wait>(marker.path, held.token());
+  mproc::process_pool pool(o);
+  // The second worker cannot finish its initializer before the gate opens.
+  const int first = pool.submit<work::worker_pid>(0).get();
+  held.wait_until_entered();
+  held.release();
+  // Both serve now: a task runs while the other one waits.
+  mproc_test::gate busy;
+  mproc::future<int> waiting = pool.submit<work::wait_at>(busy.token());
+  busy.wait_until_entered();
+  const int other = pool.submit<work::worker_pid>(0).get();
+  busy.release('y');
+  BOOST_TEST(waiting.get() == 'y');
+  BOOST_TEST(other != first);
+}
+
+BOOST_DATA_TEST_CASE_F(mproc_test::clean_check,
+                       a_worker_that_fails_to_start_after_the_first_stops_the_pool,
+                       bdata::make(mproc_test::methods_under_test()), method) {
+  work::fresh_path marker;
+  mproc::pool_options o = mproc_test::options(method, 2);
+  o.initializer = mproc::bind<work::first_or_fail>(marker.path);
+  mproc::process_pool pool(o);
+  const auto stopped = [](const mproc::start_error& e) {
+    const std::string what = e.what();
+    return what.find("the pool stopped: its worker 2 of 2 did not start") != std::string::npos &&
+           what.find("work::first_or_fail") != std::string::npos &&
+           what.find("no model for this worker") != std::string::npos;
+  };
+  mproc_test::gate busy;
+  mproc::future<int> running = pool.submit<work::wait_at>(busy.token());
+  busy.wait_until_entered();
+  // Queued: only the second worker could take it, and it does not start.
+  mproc::future<int> queued = pool.submit<work::square>(3);
+  BOOST_CHECK_EXCEPTION(queued.get(), mproc::start_error, stopped);
+  BOOST_CHECK_EXCEPTION(pool.submit<work::square>(1), mproc::start_error, stopped);
+  busy.release();
+  BOOST_TEST(running.get() == 'x');  // what the first worker runs is not lost
+}
+
+BOOST_DATA_TEST_CASE_F(mproc_test::clean_check, on_demand_a_worker_starts_when_a_task_waits,
+                       bdata::make(mproc_test::methods_under_test()), method) {
+  mproc::pool_options o = mproc_test::options(method, 3);
+  o.start_on_demand = true;
+  mproc::process_pool pool(o);
+  std::set<int> pids;
+  for (int i = 0; i < 5; ++i) pids.insert(pool.submit<work::worker_pid>(0).get());
+  BOOST_TEST(pids.size() == 1U);  // one at a time: the first worker serves them all
+  BOOST_TEST(work::worker_count(pool) == 1U);
+  mproc_test::gate busy;
+  mproc::future<int> waiting = pool.submit<work::wait_at>(busy.token());
+  busy.wait_until_entered();
+  // This one waits in the queue until a second worker starts for it.
+  const int other = pool.submit<work::worker_pid>(0).get();
+  busy.release();
+  waiting.get();
+  BOOST_TEST(pids.count(other) == 0U);
+  BOOST_TEST(work::worker_count(pool) >= 2U);
+}
 
 BOOST_DATA_TEST_CASE_F(mproc_test::clean_check,
                        initializer_runs_once_per_worker_and_again_after_a_crash,

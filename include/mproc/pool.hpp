@@ -43,6 +43,9 @@ struct pool_options {
   std::chrono::milliseconds start_timeout{10000};
   /// Runs in each worker before its first task: `mproc::bind<load_model>(config)`. Empty: none.
   bound_task initializer;
+  /// Starts a worker only when a task is queued that no worker is free for, as Python's
+  /// `ProcessPoolExecutor` does (the first starts with the pool). Off: all start with the pool.
+  bool start_on_demand = false;
   /// Lets `start_method::fork` fork a process that has threads (a lock another thread holds
   /// at that moment stays locked in every worker: the classic hang). Off: such a fork is refused.
   bool allow_fork_with_threads = false;
@@ -65,7 +68,9 @@ struct pool_access;
 /// Thread-safe: any thread may submit. Not copyable. The destructor calls `shutdown()`.
 class process_pool : public detail::encoded_pool<process_pool> {
  public:
-  /// Starts the workers; throws `start_error` if any cannot be started.
+  /// Starts the first worker and returns once it is ready (the others start meanwhile); throws
+  /// `start_error` if it cannot be started. If another one cannot, the pool stops: queued and
+  /// later tasks fail with that `start_error`.
   explicit process_pool(const pool_options& options = {});
   /// Waits for every task, then stops and reaps every worker (see `shutdown`).
   ///
