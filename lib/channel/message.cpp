@@ -3,21 +3,29 @@
 #include <mproc/errors.hpp>
 
 #include <cstring>
+#include <type_traits>
 
 namespace mproc::channel {
 
 namespace {
 
+static_assert(sizeof(message_header) % sizeof(std::uint64_t) == 0 &&
+                  std::has_unique_object_representations_v<message_header>,
+              "the header checksum reads the header as whole words without padding");
+
+// A checksum of every field but itself: each word goes through a bijective mix, so a header
+// that differs in any one word has a different state, folded to 32 bits at the end. One
+// multiplication per word: a byte-wise hash took a sixth of a small task's round trip.
 std::uint32_t checksum_of(message_header h) noexcept {
   h.checksum = 0;
-  std::uint32_t c = 2166136261U;  // FNV-1a over the header's bytes
-  unsigned char bytes[sizeof h];
-  std::memcpy(bytes, &h, sizeof h);
-  for (const unsigned char b : bytes) {
-    c ^= b;
-    c *= 16777619U;
+  std::uint64_t words[sizeof h / sizeof(std::uint64_t)];
+  std::memcpy(words, &h, sizeof h);
+  std::uint64_t c = 0x243f6a8885a308d3ULL;
+  for (const std::uint64_t w : words) {
+    c = (c ^ w) * 0x9e3779b97f4a7c15ULL;
+    c ^= c >> 29;
   }
-  return c;
+  return static_cast<std::uint32_t>(c ^ (c >> 32));
 }
 
 void append(std::vector<char>& out, const std::string& s) {
