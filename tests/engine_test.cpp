@@ -216,7 +216,7 @@ class fake_launcher final : public mproc::launch::launcher {
       if (h.kind == ch::message_kind::shutdown) return end(w, {0, std::nullopt});
       ++tasks;
       if (f == fault::gone_on_task && tasks == w.p.at) return end(w, w.p.death);
-      ch::message_header reply = mproc::worker::answer(h, payload, out);
+      ch::message_header reply = mproc::worker::answer(h, payload.data(), payload.size(), out);
       if (f == fault::wrong_id && tasks == w.p.at) reply.id += 1000;
       (void)ep.send(reply, out.data());
       if (f == fault::gone_after_answer && tasks == w.p.at) return end(w, w.p.death);
@@ -321,6 +321,9 @@ BOOST_AUTO_TEST_CASE(fake_workers_run_tasks) {
   std::vector<mproc::future<int>> results;
   for (int i = 0; i < 50; ++i) results.push_back(pool.submit<twice>(i));
   for (int i = 0; i < 50; ++i) BOOST_TEST(results[static_cast<std::size_t>(i)].get() == 2 * i);
+  // The second one starts while the first serves (it may have taken none of these).
+  BOOST_TEST(f.last->wait_until_launched(2));
+  pool.shutdown();
   BOOST_TEST(f.last->launched() == 2);
 }
 

@@ -169,6 +169,24 @@ BOOST_DATA_TEST_CASE_F(clean_check, large_arguments_and_results_cross_intact, bd
   BOOST_TEST((back2 == shorter));
 }
 
+BOOST_DATA_TEST_CASE_F(clean_check, every_message_size_class_crosses_intact, bdata::make(methods),
+                       method) {
+  // Payloads from 256 KiB on are copied straight between the processes where the system allows
+  // it: every size from a little below to a little above that (whatever the few bytes that frame
+  // a message), each in both directions, then one far above.
+  mproc::process_pool pool(options(method));
+  constexpr std::size_t threshold = std::size_t{256} << 10;
+  std::vector<std::size_t> sizes{0, 1};
+  for (std::size_t n = threshold - 40; n <= threshold + 8; ++n) sizes.push_back(n);
+  sizes.push_back(std::size_t{256} << 20);
+  for (const std::size_t n : sizes) {
+    std::vector<char> v(n);
+    for (std::size_t i = 0; i < n; ++i) v[i] = static_cast<char>((i * 131) ^ (i >> 11) ^ n);
+    const std::vector<char> back = pool.submit<tasks::echo_bytes>(v).get();
+    BOOST_TEST((back == v), "an echo of " << n << " bytes came back as " << back.size());
+  }
+}
+
 BOOST_DATA_TEST_CASE_F(clean_check, a_throwing_task_becomes_remote_error_and_the_pool_goes_on,
                        bdata::make(methods), method) {
   mproc::process_pool pool(options(method));

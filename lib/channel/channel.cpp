@@ -1,6 +1,8 @@
 #include "channel/channel.hpp"
 
+#include "platform/memory.hpp"
 #include "platform/process.hpp"
+#include "platform/refusal.hpp"
 #include "platform/shared_memory.hpp"
 #include "platform/wake.hpp"
 
@@ -8,6 +10,8 @@
 #include <mproc/errors.hpp>
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <new>
 #include <stdexcept>
 #include <string_view>
@@ -146,12 +150,49 @@ void segment::mark_worker_gone() noexcept {
   }
 }
 
+namespace {
+
+// Says once per process, under MPROC_DEBUG, why large messages take the rings.
+void tell_no_direct_copies(int pid, const std::error_code& ec) {
+  static std::atomic<bool> told{false};
+  if (std::getenv("MPROC_DEBUG") == nullptr || told.exchange(true)) return;
+  std::fprintf(stderr,
+               "mproc: large messages go through shared memory: the system refuses direct copies "
+               "to and from worker %d (process_vm_readv: %s)\n",
+               pid, platform::explain_refusal(ec).c_str());
+}
+
+}  // namespace
+
+std::error_code segment::try_direct_copies(int pid, const std::string& secret) {
+  std::string copy(secret.size(), '\0');
+  std::error_code ec = platform::read_process_memory(
+      pid, header_->probe_address.load(std::memory_order_acquire), copy.data(), copy.size());
+  if (!ec && copy != secret) ec = std::make_error_code(std::errc::bad_address);
+  if (ec) {
+    tell_no_direct_copies(pid, ec);
+    return ec;
+  }
+  direct_ = direct_link{pid, true, 0, header_};
+  header_->direct.store(1, std::memory_order_release);
+  if (std::getenv("MPROC_DEBUG") != nullptr) {
+    static std::atomic<bool> told{false};
+    if (!told.exchange(true)) {
+      std::fprintf(stderr,
+                   "mproc: messages from %llu bytes are copied directly between processes\n",
+                   static_cast<unsigned long long>(direct_threshold));
+    }
+  }
+  return {};
+}
+
 endpoint segment::parent_endpoint() {
   const peer_state peer{&header_->worker_gone, &corrupt_};
   return endpoint{ring(header_->to_worker, to_worker_data_, capacity_, peer, wakers_for_to_worker(),
                        to_worker_written_, seen_to_worker_read_),
                   ring(header_->to_parent, to_parent_data_, capacity_, peer, wakers_for_to_parent(),
-                       to_parent_read_, seen_to_parent_read_)};
+                       to_parent_read_, seen_to_parent_read_),
+                  &direct_};
 }
 
 endpoint segment::worker_endpoint() {
@@ -163,12 +204,96 @@ endpoint segment::worker_endpoint() {
 }
 
 io_status endpoint::send(message_header header, const char* payload) {
+  if (direct != nullptr && header.kind == message_kind::task && header.size >= direct_threshold) {
+    if (const std::optional<io_status> s = land(header, payload)) return *s;
+  }
   seal(header);
   if (const io_status s = out.write(reinterpret_cast<const char*>(&header), sizeof header);
       s != io_status::ok) {
     return s;
   }
   return out.write(payload, static_cast<std::size_t>(header.size));
+}
+
+// Copies a large task's payload into the worker's landing area and sends its header alone.
+// Nothing (the ring takes it) while the area holds a task not yet decoded, for a payload larger
+// than the area, or once the system refused a copy. A pid is reused only after the pid space
+// wrapped around: the worker's death between the check and the copy is an ESRCH.
+std::optional<io_status> endpoint::land(message_header& header, const char* payload) {
+  direct_link& d = *direct;
+  if (!d.landing) return std::nullopt;
+  segment_header& shared = *d.header;
+  if (header.size > shared.landing_capacity.load(std::memory_order_acquire) ||
+      shared.landed_done.load(std::memory_order_acquire) != d.landed) {
+    return std::nullopt;
+  }
+  if (shared.worker_gone.load(std::memory_order_acquire) != 0) return io_status::peer_gone;
+  const std::error_code ec =
+      platform::write_process_memory(d.pid, shared.landing_address.load(std::memory_order_acquire),
+                                     payload, static_cast<std::size_t>(header.size));
+  if (ec == std::errc::no_such_process) return io_status::peer_gone;
+  if (ec) {
+    d.landing = false;  // EFAULT: the worker's area is not where it said; EPERM: refused
+    return std::nullopt;
+  }
+  ++d.landed;
+  header.code = static_cast<std::uint16_t>(header.code | code_direct);
+  seal(header);
+  return out.write(reinterpret_cast<const char*>(&header), sizeof header);
+}
+
+io_status endpoint::lend(message_header header, const char* bytes) {
+  header.code = static_cast<std::uint16_t>(header.code | code_direct);
+  seal(header);
+  if (const io_status s = out.write(reinterpret_cast<const char*>(&header), sizeof header);
+      s != io_status::ok) {
+    return s;
+  }
+  const auto address = static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(bytes));
+  return out.write(reinterpret_cast<const char*>(&address), sizeof address);
+}
+
+// Reads a result its worker lent: the ring has the address of its bytes in the worker's
+// memory. Memory grows with what the reads bring, as for a ring's payload; the worker may reuse
+// its bytes once `lent_released` says so.
+io_status endpoint::fetch(message_header& header, std::vector<char>& payload,
+                          std::chrono::steady_clock::time_point deadline) {
+  std::uint64_t address = 0;
+  if (const io_status s = in.read(reinterpret_cast<char*>(&address), sizeof address, deadline);
+      s != io_status::ok) {
+    return s;
+  }
+  if (direct == nullptr || direct->pid < 0) {
+    throw serialization_error(
+        "cannot read a message: its worker lent a result that was not agreed (the channel is "
+        "corrupt)");
+  }
+  const auto failed = [&](const std::string& why) {
+    return serialization_error("cannot read a result of " + std::to_string(header.size) +
+                               " bytes from its worker's memory: " + why);
+  };
+  constexpr std::uint64_t trusted = std::uint64_t{128} << 20;
+  try {
+    for (std::uint64_t done = 0; done < header.size;) {
+      const auto step = static_cast<std::size_t>(
+          std::min<std::uint64_t>(header.size - done, std::max<std::uint64_t>(trusted, done)));
+      const auto at = static_cast<std::size_t>(done);
+      detail::grow_buffer(payload, at + step);
+      payload.resize(at + step);
+      const std::error_code ec =
+          platform::read_process_memory(direct->pid, address + done, payload.data() + at, step);
+      if (ec == std::errc::no_such_process) return io_status::peer_gone;
+      if (ec) throw failed(platform::explain_refusal(ec));
+      done += step;
+    }
+  } catch (const std::bad_alloc&) {
+    throw failed("out of memory");
+  } catch (const std::length_error&) {
+    throw failed("too large");
+  }
+  direct->header->lent_released.store(header.id + 1, std::memory_order_release);
+  header.code = static_cast<std::uint16_t>(header.code & ~code_direct);
+  return io_status::ok;
 }
 
 io_status endpoint::receive(message_header& header, std::vector<char>& payload,
@@ -179,6 +304,11 @@ io_status endpoint::receive(message_header& header, std::vector<char>& payload,
   }
   check(header);
   payload.clear();
+  if ((header.code & code_direct) != 0) {
+    if (header.kind == message_kind::task) return io_status::ok;  // it is in the landing area
+    if (header.kind == message_kind::result) return fetch(header, payload, deadline);
+    throw serialization_error("cannot read a message: a direct copy of an unexpected kind");
+  }
   // Up to this much is trusted at once; beyond it, memory grows with what actually arrives.
   constexpr std::uint64_t trusted = std::uint64_t{128} << 20;
   try {

@@ -11,10 +11,19 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
+#include <system_error>
 #include <vector>
 
 namespace mproc::channel {
+
+/// Payloads from this size on are copied straight between the two processes where the system
+/// lets the parent do it (see `direct_link`) instead of through a ring.
+inline constexpr std::uint64_t direct_threshold = std::uint64_t{256} << 10;
+/// A flag in a header's `code`: the payload is not in the ring. A task's is in the worker's
+/// landing area already; for a result, the ring holds the address of the worker's copy.
+inline constexpr std::uint16_t code_direct = 0x8000;
 
 /// Control block at the start of each segment. Both processes write it: nothing in it is
 /// trusted for a size or an index (see `ring`).
@@ -24,6 +33,24 @@ struct segment_header {
   std::atomic<std::uint32_t> parent_gone{0};  // never set: a worker exits through its lifeline
   ring_control to_worker;
   ring_control to_parent;
+  // Direct copies. The worker sets the first three before its hello: where large tasks land,
+  // how large they may be, and where its copy of its secret is (the parent reads it to learn
+  // whether it may copy). It counts the landed tasks it has decoded; the parent sets `direct`
+  // once it copies, and after reading a lent result, that result's id + 1.
+  std::atomic<std::uint64_t> landing_address{0};
+  std::atomic<std::uint64_t> landing_capacity{0};
+  std::atomic<std::uint64_t> probe_address{0};
+  std::atomic<std::uint64_t> landed_done{0};
+  std::atomic<std::uint64_t> lent_released{0};
+  std::atomic<std::uint32_t> direct{0};
+};
+
+/// The parent's state of direct copies with one worker (its own memory, not the segment's).
+struct direct_link {
+  int pid = -1;              ///< the worker, once the probe passed; else -1
+  bool landing = false;      ///< tasks may land (false again after a refusal)
+  std::uint64_t landed = 0;  ///< tasks landed so far
+  segment_header* header = nullptr;
 };
 
 struct endpoint;
@@ -72,6 +99,10 @@ class segment {
   bool corrupt() const noexcept { return corrupt_.load(std::memory_order_relaxed); }
   /// Marks the worker as gone and wakes anyone waiting on either ring.
   void mark_worker_gone() noexcept;
+  /// In the parent, after the worker `pid` proved itself: from now on large payloads are copied
+  /// straight to and from its memory, if the system lets this process read its copy of
+  /// `secret`. Returns why not (and says so on stderr under MPROC_DEBUG), or nothing.
+  std::error_code try_direct_copies(int pid, const std::string& secret);
 
   /// Returns the parent's view: writes tasks, reads results.
   endpoint parent_endpoint();
@@ -103,15 +134,21 @@ class segment {
   std::uint64_t seen_to_worker_read_ = 0;
   std::uint64_t seen_to_parent_read_ = 0;
   std::atomic<bool> corrupt_{false};
+  direct_link direct_;  // the parent's
 };
 
 /// Sends and receives whole messages over one side of a segment.
 struct endpoint {
   ring out;
   ring in;
+  direct_link* direct = nullptr;  ///< the parent's, for copies straight to and from the worker
 
-  /// Seals `header` and sends it with its payload of `header.size` bytes.
+  /// Seals `header` and sends it with its payload of `header.size` bytes (in the parent, a large
+  /// task's payload goes straight into the worker's landing area where it can).
   io_status send(message_header header, const char* payload);
+  /// In the worker: sends the result `header` whose `header.size` bytes stay at `bytes` until
+  /// the parent has read them (`segment_header::lent_released`).
+  io_status lend(message_header header, const char* bytes);
   /// Returns whether a message with `payload_size` bytes of payload can be sent without waiting.
   bool fits(std::size_t payload_size) const noexcept {
     return out.free_space() >= sizeof(message_header) + payload_size;
@@ -120,8 +157,16 @@ struct endpoint {
   ///
   /// Throws `serialization_error` for a malformed header. Memory for the payload grows as its
   /// bytes arrive, so a header that lies about the size cannot make it allocate much.
+  ///
+  /// A task whose payload landed (`code_direct`, in the worker) comes with an empty `payload`:
+  /// its bytes are in the landing area.
   io_status receive(message_header& header, std::vector<char>& payload,
                     std::chrono::steady_clock::time_point deadline = ring::no_deadline());
+
+ private:
+  std::optional<io_status> land(message_header& header, const char* payload);
+  io_status fetch(message_header& header, std::vector<char>& payload,
+                  std::chrono::steady_clock::time_point deadline);
 };
 
 }  // namespace mproc::channel

@@ -3,6 +3,8 @@
 // (memory.posix.cpp, memory.windows.cpp).
 
 #include <cstddef>
+#include <cstdint>
+#include <system_error>
 
 namespace mproc::platform {
 
@@ -19,5 +21,27 @@ void advise_large_pages(void* p, std::size_t bytes) noexcept;
 void exclude_from_fork(void* p, std::size_t bytes) noexcept;
 /// Undoes `exclude_from_fork` for [p, p + bytes), before the memory goes back to the heap.
 void include_in_fork(void* p, std::size_t bytes) noexcept;
+
+/// Copies `bytes` bytes at `remote` in the process `pid` (a descendant of this one) to `local`.
+/// ESRCH: it has ended; EFAULT: nothing is mapped there; EPERM, ENOSYS: the system refuses.
+std::error_code read_process_memory(int pid, std::uint64_t remote, void* local,
+                                    std::size_t bytes) noexcept;
+/// Copies `bytes` bytes from `local` to `remote` in the process `pid`; errors as for reading.
+std::error_code write_process_memory(int pid, std::uint64_t remote, const void* local,
+                                     std::size_t bytes) noexcept;
+
+/// Reserves `bytes` of address space, readable and writable, whose pages exist only once
+/// written (and again after `discard_memory`); null if the system refuses.
+void* reserve_memory(std::size_t bytes) noexcept;
+/// Gives the pages of [p, p + bytes) back to the system; the range stays reserved.
+void discard_memory(void* p, std::size_t bytes) noexcept;
+/// Makes the heap keep large blocks that are freed, for the next allocation of their size
+/// (a worker's tasks allocate arguments and results of the same size call after call).
+void keep_freed_memory() noexcept;
+/// Gives the heap's free memory back to the system.
+void return_freed_memory() noexcept;
+
+/// Returns a reservation from `reserve_memory`.
+void release_memory(void* p, std::size_t bytes) noexcept;
 
 }  // namespace mproc::platform

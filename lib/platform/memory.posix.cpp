@@ -1,8 +1,13 @@
 #include "platform/memory.hpp"
 
+#include <cerrno>
 #include <cstdint>
 
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 #include <sys/mman.h>
+#include <sys/uio.h>
 
 namespace mproc::platform {
 
@@ -46,6 +51,92 @@ void advise_large_pages(void* p, std::size_t bytes) noexcept {
 #else
   (void)p;
   (void)bytes;
+#endif
+}
+
+namespace {
+
+// One call copies at most this much: a call that fails part-way reports how far it came.
+constexpr std::size_t copy_step = std::size_t{64} << 20;
+
+template <class Call>
+std::error_code copy_in_steps(std::size_t bytes, Call call) noexcept {
+  for (std::size_t done = 0; done < bytes;) {
+    const std::size_t n = bytes - done < copy_step ? bytes - done : copy_step;
+    const ssize_t got = call(done, n);
+    if (got < 0) {
+      if (errno == EINTR) continue;
+      return {errno, std::generic_category()};
+    }
+    if (got == 0) return std::make_error_code(std::errc::bad_address);
+    done += static_cast<std::size_t>(got);
+  }
+  return {};
+}
+
+#ifdef __linux__
+using copy_call = ssize_t (*)(pid_t, const iovec*, unsigned long, const iovec*, unsigned long,
+                              unsigned long);
+
+// Copies between `local` and `remote` in `pid` with `call` (process_vm_readv or _writev, whose
+// first vector is the local one).
+std::error_code copy_with(copy_call call, int pid, std::uint64_t remote, const void* local,
+                          std::size_t bytes) noexcept {
+  return copy_in_steps(bytes, [&](std::size_t at, std::size_t n) {
+    const iovec here{const_cast<char*>(static_cast<const char*>(local)) + at, n};
+    const iovec there{reinterpret_cast<void*>(remote + at), n};
+    return call(pid, &here, 1, &there, 1, 0);
+  });
+}
+#endif
+
+}  // namespace
+
+std::error_code read_process_memory(int pid, std::uint64_t remote, void* local,
+                                    std::size_t bytes) noexcept {
+#ifdef __linux__
+  return copy_with(::process_vm_readv, pid, remote, local, bytes);
+#else
+  (void)pid, (void)remote, (void)local, (void)bytes;
+  return std::make_error_code(std::errc::function_not_supported);
+#endif
+}
+
+std::error_code write_process_memory(int pid, std::uint64_t remote, const void* local,
+                                     std::size_t bytes) noexcept {
+#ifdef __linux__
+  return copy_with(::process_vm_writev, pid, remote, local, bytes);
+#else
+  (void)pid, (void)remote, (void)local, (void)bytes;
+  return std::make_error_code(std::errc::function_not_supported);
+#endif
+}
+
+void* reserve_memory(std::size_t bytes) noexcept {
+  void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  return p == MAP_FAILED ? nullptr : p;
+}
+
+void discard_memory(void* p, std::size_t bytes) noexcept {
+  (void)::madvise(p, bytes, MADV_DONTNEED);  // the pages read as zero again
+}
+
+void release_memory(void* p, std::size_t bytes) noexcept { (void)::munmap(p, bytes); }
+
+void keep_freed_memory() noexcept {
+#if defined(__GLIBC__)
+  // Blocks up to 1 GiB come from the heap rather than a mapping of their own (which is fresh
+  // memory, faulted in and zeroed page by page, every time), and a freed 1 GiB stays there.
+  constexpr int kept = 1 << 30;
+  (void)::mallopt(M_MMAP_THRESHOLD, kept);
+  (void)::mallopt(M_TRIM_THRESHOLD, kept);
+#endif
+}
+
+void return_freed_memory() noexcept {
+#if defined(__GLIBC__)
+  (void)::malloc_trim(0);
 #endif
 }
 

@@ -3,6 +3,7 @@
 #include "buffers.hpp"
 #include "channel/shared_block.hpp"
 #include "exception_text.hpp"
+#include "platform/memory.hpp"
 #include "platform/pipe.hpp"
 #include "platform/process.hpp"
 #include "platform/refusal.hpp"
@@ -15,6 +16,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <exception>
 #include <string>
 #include <string_view>
@@ -39,7 +41,7 @@ outcome fail(channel::failure_code code, const std::string& type, const std::str
 }
 
 // Runs the task `h` names on `args`; its encoded result or failure replaces `out`.
-outcome run_task(const channel::message_header& h, const std::vector<char>& args,
+outcome run_task(const channel::message_header& h, const char* args, std::size_t size,
                  std::vector<char>& out) {
   out.clear();
   const registry::entry* task = registry::find(h.key);
@@ -48,7 +50,7 @@ outcome run_task(const channel::message_header& h, const std::vector<char>& args
                 "the worker has no task with this key (is it running a different binary?)", out);
   }
   try {
-    task->run(args.data(), args.size(), out, h.count);
+    task->run(args, size, out, h.count);
   } catch (const detail::decode_failure& f) {
     const detail::exception_text cause = detail::describe_exception(f.cause);
     return fail(channel::failure_code::decode_failed, cause.type,
@@ -66,6 +68,39 @@ outcome run_task(const channel::message_header& h, const std::vector<char>& args
     return fail(channel::failure_code::remote_exception, e.type, e.message, out);
   }
   return {};
+}
+
+// Address space for the tasks the application writes straight into this worker: the largest
+// payload that lands (a larger one comes through the ring).
+constexpr std::size_t landing_bytes = sizeof(void*) == 8 ? std::size_t{1} << 30 : 0;
+
+// The landing area, reserved for the worker's life; null where the system has none.
+struct landing_area {
+  char* base =
+      landing_bytes != 0 ? static_cast<char*>(platform::reserve_memory(landing_bytes)) : nullptr;
+  landing_area() {
+    if (base != nullptr) platform::advise_large_pages(base, landing_bytes);
+  }
+  ~landing_area() {
+    if (base != nullptr) platform::release_memory(base, landing_bytes);
+  }
+  landing_area(const landing_area&) = delete;
+  landing_area& operator=(const landing_area&) = delete;
+};
+
+// A result whose bytes the application reads from this worker's memory.
+struct lent_result {
+  std::uint64_t id = 0;
+  std::vector<char> bytes;
+};
+
+// Takes back the lent results the application has read (`released` is the last one's id + 1);
+// the largest becomes `result`'s buffer again.
+void reclaim(std::deque<lent_result>& lent, std::uint64_t released, std::vector<char>& result) {
+  while (!lent.empty() && lent.front().id < released) {
+    if (lent.front().bytes.capacity() > result.capacity()) result.swap(lent.front().bytes);
+    lent.pop_front();
+  }
 }
 
 [[noreturn]] void leave(int code) {
@@ -110,9 +145,9 @@ outcome run_task(const channel::message_header& h, const std::vector<char>& args
 
 bool active() noexcept { return g_active; }
 
-channel::message_header answer(const channel::message_header& task, const std::vector<char>& args,
-                               std::vector<char>& out) {
-  const outcome o = run_task(task, args, out);
+channel::message_header answer(const channel::message_header& task, const char* args,
+                               std::size_t size, std::vector<char>& out) {
+  const outcome o = run_task(task, args, size, out);
   channel::message_header reply;
   reply.kind = o.kind;
   reply.code = static_cast<std::uint16_t>(o.code);
@@ -142,6 +177,18 @@ void serve(const std::shared_ptr<channel::segment>& seg, int lifeline, const std
     leave(3);
   }
 
+  // Large tasks land here, written by the application; the address space costs nothing until
+  // a task fills it. Reading the secret here (it lives as long as this loop) tells the
+  // application that it may.
+  const landing_area landing;
+  channel::segment_header& shared = seg->header();
+  shared.landing_address.store(reinterpret_cast<std::uintptr_t>(landing.base),
+                               std::memory_order_relaxed);
+  shared.landing_capacity.store(landing.base != nullptr ? landing_bytes : 0,
+                                std::memory_order_relaxed);
+  shared.probe_address.store(reinterpret_cast<std::uintptr_t>(secret.data()),
+                             std::memory_order_relaxed);
+
   channel::message_header hello;
   hello.kind = channel::message_kind::hello;
   hello.key = registry::digest();
@@ -157,8 +204,10 @@ void serve(const std::shared_ptr<channel::segment>& seg, int lifeline, const std
   constexpr std::size_t kept = std::size_t{128} << 20;
   constexpr auto keep_views = std::chrono::milliseconds(100);
   detail::keep_recent_views();
+  platform::keep_freed_memory();
   std::vector<char> payload;
   std::vector<char> result;
+  std::deque<lent_result> lent;  // oldest first, until the application has read them
   for (;;) {
     try {
       // Shared arrays stay mapped while tasks keep coming; an idle worker unmaps them, so that
@@ -166,6 +215,7 @@ void serve(const std::shared_ptr<channel::segment>& seg, int lifeline, const std
       if (ep.in.wait_readable(std::chrono::steady_clock::now() + keep_views) ==
           channel::io_status::timed_out) {
         detail::release_recent_views();
+        platform::return_freed_memory();
       }
       if (ep.receive(h, payload) != channel::io_status::ok) leave(0);
     } catch (const std::exception&) {
@@ -174,8 +224,26 @@ void serve(const std::shared_ptr<channel::segment>& seg, int lifeline, const std
     if (h.kind == channel::message_kind::shutdown) break;
     if (h.kind == channel::message_kind::run) run_process(h, payload);
     if (h.kind != channel::message_kind::task) leave(3);
-    const channel::message_header reply = answer(h, payload, result);
-    if (ep.send(reply, result.data()) != channel::io_status::ok) leave(0);
+    const bool landed = (h.code & channel::code_direct) != 0;
+    if (landed && (landing.base == nullptr || h.size > landing_bytes)) leave(3);
+    reclaim(lent, shared.lent_released.load(std::memory_order_acquire), result);
+    const channel::message_header reply =
+        landed ? answer(h, landing.base, static_cast<std::size_t>(h.size), result)
+               : answer(h, payload.data(), payload.size(), result);
+    if (landed) {
+      shared.landed_done.fetch_add(1, std::memory_order_release);
+      if (h.size > kept) platform::discard_memory(landing.base, static_cast<std::size_t>(h.size));
+    }
+    channel::io_status sent = channel::io_status::ok;
+    if (reply.kind == channel::message_kind::result && reply.size >= channel::direct_threshold &&
+        shared.direct.load(std::memory_order_acquire) != 0) {
+      sent = ep.lend(reply, result.data());
+      lent.push_back({reply.id, std::move(result)});
+      result = {};
+    } else {
+      sent = ep.send(reply, result.data());
+    }
+    if (sent != channel::io_status::ok) leave(0);
     for (std::vector<char>* buffer : {&payload, &result}) {
       if (buffer->capacity() > kept) std::vector<char>().swap(*buffer);
     }

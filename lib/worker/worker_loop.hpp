@@ -29,10 +29,10 @@ inline constexpr std::size_t secret_size = 32;
 /// line of a spawned worker).
 [[noreturn]] void serve_spawned(const std::string& token);
 
-/// Runs the task message `task` on its arguments `args` and returns the header of its answer
-/// (a result or a failure), whose payload replaces `out`.
-channel::message_header answer(const channel::message_header& task, const std::vector<char>& args,
-                               std::vector<char>& out);
+/// Runs the task message `task` on its `size` bytes of arguments at `args` and returns the
+/// header of its answer (a result or a failure), whose payload replaces `out`.
+channel::message_header answer(const channel::message_header& task, const char* args,
+                               std::size_t size, std::vector<char>& out);
 
 /// Returns whether this process runs the worker loop.
 bool active() noexcept;

@@ -15,7 +15,13 @@
 //                      only)
 //   no-memfd           seccomp makes memfd_create fail with ENOSYS, as an old kernel or a
 //                      sandbox does
+//   no-cma             seccomp makes process_vm_readv and process_vm_writev fail with ENOSYS,
+//                      as a container's default profile without CAP_SYS_PTRACE does
 // Refusals combine with '+' ("small-shm+no-memfd"); [value] goes to the one that takes it.
+//   large              not a refusal: the tasks echo byte vectors of 1 byte, around the size
+//                      where direct copies begin (256 KiB), 4 MiB and 200 MiB, and it prints
+//                      "ok large <echoes intact>" and " crashed@<size>" for each that failed
+//                      with worker_crashed (a preloaded kill_on_copy kills a worker mid-copy)
 //   stop-zygote        the fork zygote is stopped (SIGSTOP) after the pool started
 //   replace-self <exe> not a refusal: the probe's own file is replaced by a copy of <exe> (as a
 //                      rebuild does) after its first tasks, then deleted, with tasks after each
@@ -139,6 +145,31 @@ void stop_zygote(const std::vector<int>& workers) {
 
 int worker_pid(int) { return static_cast<int>(::getpid()); }
 
+std::vector<char> echo(std::vector<char> v) { return v; }
+
+std::vector<char> pattern(std::size_t n) {
+  std::vector<char> v(n);
+  for (std::size_t i = 0; i < n; ++i) v[i] = static_cast<char>(i * 131 + n);
+  return v;
+}
+
+// The "large" workload: prints how many echoes came back intact, and which crashed.
+void run_large(mproc::process_pool& pool) {
+  constexpr std::size_t threshold = std::size_t{256} << 10;
+  int intact = 0;
+  std::string crashed;
+  for (const std::size_t n : {std::size_t{1}, threshold - 1, threshold, threshold + 1,
+                              std::size_t{4} << 20, std::size_t{200} << 20}) {
+    const std::vector<char> v = pattern(n);
+    try {
+      if (pool.submit<echo>(v).get() == v) ++intact;
+    } catch (const mproc::worker_crashed&) {
+      crashed += " crashed@" + std::to_string(n);
+    }
+  }
+  std::printf("ok large %d%s\n", intact, crashed.c_str());
+}
+
 // Runs `n` tasks (each in a new worker) and returns the sum of their results.
 long run_tasks(mproc::process_pool& pool, long n) {
   std::vector<mproc::future<int>> results;
@@ -177,6 +208,10 @@ int main(int argc, char** argv) {
     }
     if (refuses(refusal, "pidfd")) refuse_system_call(SYS_pidfd_open);
     if (refuses(refusal, "no-memfd")) refuse_system_call(SYS_memfd_create);
+    if (refuses(refusal, "no-cma")) {
+      refuse_system_call(SYS_process_vm_readv);
+      refuse_system_call(SYS_process_vm_writev);
+    }
     if (refuses(refusal, "nproc")) limit_tasks(value);
     if (refuses(refusal, "nofile")) limit_descriptors(value);
     if (refuses(refusal, "small-shm")) shrink_dev_shm(value);
@@ -192,6 +227,10 @@ int main(int argc, char** argv) {
         workers.push_back(pool.submit<worker_pid>(0).get());
       }
       stop_zygote(workers);
+    }
+    if (refuses(refusal, "large")) {
+      run_large(pool);
+      return 0;
     }
     long sum = run_tasks(pool, tasks);
     if (refusal == "replace-self") {

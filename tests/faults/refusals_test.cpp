@@ -245,6 +245,34 @@ BOOST_DATA_TEST_CASE(running_out_of_descriptors_is_a_start_error_naming_emfile,
   if (method == mproc::start_method::spawn) BOOST_TEST(shared_memory_named);
 }
 
+// Every payload size class, under direct copies and with them refused: the same results.
+BOOST_DATA_TEST_CASE(large_messages_are_copied_directly_or_through_the_rings_alike,
+                     bdata::make(mproc_test::methods_under_test()), method) {
+  const outcome direct =
+      run(MPROC_PROBE, {method_name(method), "2", "0", "large"}, {"MPROC_DEBUG=1"});
+  check_clean(direct);
+  BOOST_TEST(direct.output == "ok large 6\n");
+  BOOST_TEST(contains(direct.errors, "are copied directly between processes"), direct.errors);
+  const outcome refused =
+      run(MPROC_PROBE, {method_name(method), "2", "0", "large+no-cma"}, {"MPROC_DEBUG=1"});
+  check_clean(refused);
+  BOOST_TEST(refused.output == "ok large 6\n");
+  BOOST_TEST(contains(refused.errors, "large messages go through shared memory"), refused.errors);
+  BOOST_TEST(contains(refused.errors, "ENOSYS"), refused.errors);
+}
+
+// The 200 MiB echo is copied 64 MiB at a time: the sixth large copy is its second.
+BOOST_DATA_TEST_CASE(a_worker_killed_in_the_middle_of_a_direct_copy_fails_only_its_task,
+                     bdata::make(mproc_test::methods_under_test()) *
+                         bdata::make({std::string("writev"), std::string("readv")}),
+                     method, call) {
+  const outcome o = run(MPROC_PROBE, {method_name(method), "2", "0", "large"},
+                        {"LD_PRELOAD=" MPROC_KILL_ON_COPY, "MPROC_TEST_KILL_ON_COPY=" + call + ",6",
+                         "ASAN_OPTIONS=verify_asan_link_order=0"});
+  check_clean(o);
+  BOOST_TEST(o.output == "ok large 5 crashed@209715200\n", o.output << o.errors);
+}
+
 BOOST_TEST_DECORATOR(*boost::unit_test::precondition(needs_root()))
 BOOST_DATA_TEST_CASE(a_64_mib_dev_shm_as_in_docker_holds_a_pool_of_40_workers,
                      bdata::make(mproc_test::methods_under_test()), method) {

@@ -13,6 +13,7 @@ set(sources
   ${SOURCE_DIR}/lib/platform/pipe.posix.cpp
   ${SOURCE_DIR}/lib/platform/process.posix.cpp
   ${SOURCE_DIR}/lib/platform/random.cpp
+  ${SOURCE_DIR}/lib/platform/refusal.cpp
   ${SOURCE_DIR}/lib/platform/shared_memory.posix.cpp
   ${SOURCE_DIR}/lib/platform/wake.posix.cpp)
 execute_process(
