@@ -122,6 +122,9 @@ class pool_engine {
     sent_queue sent;                                   // oldest (running) first; guarded by mutex_
     std::chrono::steady_clock::time_point head_since;  // when sent.front() started; mutex_
     std::chrono::nanoseconds task_time{0};  // recent time per task (a moving average); mutex_
+    // A process being started for this slot (by the constructor or the driver), so that
+    // ending the pool can kill it; guarded by mutex_.
+    launch::worker_process* starting = nullptr;
     std::thread driver;
     // The driver waits on `wake` (with mutex_) while it has nothing to do; guarded by mutex_.
     std::condition_variable wake;
@@ -139,6 +142,10 @@ class pool_engine {
   void recycle(worker& w);
   void start_worker(worker& w);
   void start_replacement(worker& w);
+  std::unique_ptr<launch::worker_process> launch_worker(worker& w);
+  void initialize(worker& w, std::unique_ptr<launch::worker_process> proc);
+  void kill_starting() MPROC_REQUIRES(mutex_);
+  [[noreturn]] void abandon_start(std::unique_ptr<launch::worker_process> first);
   bool start_first(worker& w, std::size_t index);
   void drive(worker& w, std::size_t index);
   std::vector<queued_task> take_tasks(worker& w);
@@ -160,7 +167,8 @@ class pool_engine {
   void stop(worker& w);
   bool closing();
   bool all_gone() const MPROC_REQUIRES(mutex_);
-  void start_drivers();
+  void start_drivers(std::size_t from, std::size_t to,
+                     std::unique_ptr<launch::worker_process>& first);
 
   pool_options options_;
   spare_buffer_user spares_;  // message buffers are reused while the pool exists
@@ -197,24 +205,59 @@ pool_engine::pool_engine(const pool_options& options) : options_(options) {
   if (n == 0) n = 1;
   for (std::size_t i = 0; i < n; ++i) workers_.push_back(std::make_unique<worker>(*this));
   // The first worker starts here, so that what keeps every worker from starting (a refusal,
-  // main without mproc::init, a throwing initializer) is thrown here; the others start on
-  // their drivers meanwhile, and the first task does not wait for them.
+  // main without mproc::init, a throwing initializer) is thrown here. The others start on their
+  // drivers from its hello on: initializers (one that loads a model may take a while) run at
+  // once, and the first task does not wait for them.
+  worker& w0 = *workers_.front();
+  std::unique_ptr<launch::worker_process> first;
   try {
     launcher_->start_watching();
-    start_worker(*workers_.front());
+    first = launch_worker(w0);
   } catch (...) {
-    take_process(*workers_.front()).reset();
     launcher_->stop();
     throw;
   }
+  start_drivers(1, n, first);
+  try {
+    initialize(w0, std::move(first));
+  } catch (...) {
+    abandon_start(nullptr);
+  }
   {
     detail::lock_guard lock(mutex_);
-    idle_ = 1;
+    ++idle_;
     // Open at once: the first submit goes straight to it, not through a queue that would make
     // an on-demand pool start a second worker.
-    if (options_.max_tasks_per_worker == 0) workers_.front()->owner = lane::open;
+    if (options_.max_tasks_per_worker == 0) w0.owner = lane::open;
   }
-  start_drivers();
+  start_drivers(0, 1, first);
+}
+
+// Ends a start that failed: drivers stop (a worker one of them is starting is killed), every
+// worker and `first` end, and what was thrown is thrown again.
+void pool_engine::abandon_start(std::unique_ptr<launch::worker_process> first) {
+  const std::exception_ptr why = std::current_exception();
+  {
+    detail::lock_guard lock(mutex_);
+    closed_ = true;
+    cancelling_ = true;
+    kill_starting();
+    wake_all();
+  }
+  for (auto& w : workers_) {
+    if (w->driver.joinable()) w->driver.join();  // it stops its worker
+  }
+  for (auto& w : workers_) take_process(*w).reset();
+  first.reset();
+  launcher_->stop();
+  std::rethrow_exception(why);
+}
+
+// Kills every process that a slot is starting (mutex_ held): its start fails at once.
+void pool_engine::kill_starting() {
+  for (auto& w : workers_) {
+    if (w->starting != nullptr) w->starting->kill();
+  }
 }
 
 // Starts `w`'s first process on its driver (`index` counts from 0): at once, or on demand once
@@ -256,28 +299,18 @@ bool pool_engine::start_first(worker& w, std::size_t index) {
   return false;
 }
 
-// Starts one driver thread per worker. If the system refuses one, the pool closes: drivers
-// that started stop their workers, the other workers are ended, and the refusal is thrown.
-void pool_engine::start_drivers() {
-  for (std::size_t i = 0; i < workers_.size(); ++i) {
+// Starts the driver threads of workers [from, to). If the system refuses one, the pool's start
+// is abandoned (see abandon_start; `first` ends too) and the refusal is thrown.
+void pool_engine::start_drivers(std::size_t from, std::size_t to,
+                                std::unique_ptr<launch::worker_process>& first) {
+  for (std::size_t i = from; i < to; ++i) {
     worker* raw = workers_[i].get();
     try {
       raw->driver = launch::start_thread(
           [this, raw, i] { drive(*raw, i); },
           "drives worker " + std::to_string(i + 1) + " of " + std::to_string(workers_.size()));
     } catch (...) {
-      const std::exception_ptr refused = std::current_exception();
-      {
-        detail::lock_guard lock(mutex_);
-        closed_ = true;
-        wake_all();
-      }
-      for (auto& w : workers_) {
-        if (w->driver.joinable()) w->driver.join();  // it stops its worker
-      }
-      for (auto& w : workers_) take_process(*w).reset();
-      launcher_->stop();
-      std::rethrow_exception(refused);
+      abandon_start(std::move(first));
     }
   }
 }
@@ -341,12 +374,39 @@ void pool_engine::recycle(worker& w) {
 }
 
 // Starts one worker and waits until it is ready for tasks.
-void pool_engine::start_worker(worker& w) {
+void pool_engine::start_worker(worker& w) { initialize(w, launch_worker(w)); }
+
+// Starts a process for `w` and waits for its hello; it counts as `w.starting` until
+// `initialize` ends (it is killed, and its start fails, if the pool is cancelled meanwhile).
+std::unique_ptr<launch::worker_process> pool_engine::launch_worker(worker& w) {
   std::unique_ptr<launch::worker_process> proc = launcher_->start_worker(exit_callback(w));
-  proc->handshake(options_.start_timeout);
-  proc->send_initializer(options_.initializer);
-  proc->await_initializer(options_.initializer, initializer_deadline());
+  {
+    detail::lock_guard lock(mutex_);
+    w.starting = proc.get();
+    if (cancelling_) proc->kill();
+  }
+  try {
+    proc->handshake(options_.start_timeout);
+  } catch (...) {
+    detail::lock_guard lock(mutex_);
+    w.starting = nullptr;
+    throw;
+  }
+  return proc;
+}
+
+// Runs the initializer in `w`'s new process `proc`, then makes it `w`'s worker.
+void pool_engine::initialize(worker& w, std::unique_ptr<launch::worker_process> proc) {
+  try {
+    proc->send_initializer(options_.initializer);
+    proc->await_initializer(options_.initializer, initializer_deadline());
+  } catch (...) {
+    detail::lock_guard lock(mutex_);
+    w.starting = nullptr;
+    throw;
+  }
   detail::lock_guard lock(mutex_);
+  w.starting = nullptr;
   w.proc = std::move(proc);
   w.served = 0;
 }
@@ -792,6 +852,7 @@ void pool_engine::shutdown(bool wait, bool cancel_pending) {
       for (auto& w : workers_) {
         if (!w->sent.empty() && w->proc) w->proc->kill();
       }
+      kill_starting();
     }
   }
   for (queued_task& t : dropped) t.state->cancel();
@@ -814,6 +875,7 @@ void pool_engine::end_workers(bool kill) {
     cancelling_ = true;
     dropped.swap(queue_);
     wake_all();
+    kill_starting();
     for (auto& w : workers_) {
       if (!w->proc) continue;
       if (kill) {

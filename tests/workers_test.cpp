@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <fstream>
 #include <future>
 #include <map>
 #include <mutex>
@@ -77,6 +78,17 @@ int first_or_fail(std::string marker) {
 }
 int wait_at(std::string gate) { return mproc_test::pass_gate(gate); }
 
+// An initializer for two workers: the first to run it returns only once the other runs it too
+// (each opens one end of the FIFO `fifo`, which returns once the other end is open).
+int meet(std::string marker, std::string fifo) {
+  if (std::filesystem::create_directory(marker)) {
+    const std::ifstream in(fifo);
+  } else {
+    const std::ofstream out(fifo);
+  }
+  return 0;
+}
+
 // A path no process uses yet, removed at the end of the test.
 struct fresh_path {
   std::string path =
@@ -127,6 +139,19 @@ BOOST_DATA_TEST_CASE_F(mproc_test::clean_check,
   busy.release('y');
   BOOST_TEST(waiting.get() == 'y');
   BOOST_TEST(other != first);
+}
+
+BOOST_TEST_DECORATOR(*boost::unit_test::precondition(mproc_test::posix_only{"a FIFO"}))
+BOOST_DATA_TEST_CASE_F(mproc_test::clean_check, the_initializers_of_all_workers_run_at_once,
+                       bdata::make(mproc_test::methods_under_test()), method) {
+  mproc_test::gate fifo;  // only its FIFO
+  work::fresh_path marker;
+  mproc::pool_options o = mproc_test::options(method, 2);
+  o.initializer = mproc::bind<work::meet>(marker.path, fifo.token());
+  o.task_timeout = std::chrono::seconds(30);  // bounds an initializer that waits in vain
+  // The first worker's initializer (run by the constructor) returns only once the second's runs.
+  mproc::process_pool pool(o);
+  BOOST_TEST(pool.submit<work::square>(3).get() == 9);
 }
 
 BOOST_DATA_TEST_CASE_F(mproc_test::clean_check,
