@@ -31,7 +31,8 @@ std::error_code write_process_memory(int pid, std::uint64_t remote, const void* 
                                      std::size_t bytes) noexcept;
 
 /// Reserves `bytes` of address space, readable and writable, whose pages exist only once
-/// written (and again after `discard_memory`); null if the system refuses.
+/// written (and again after `discard_memory`); null if the system refuses, or would charge
+/// the whole size at once (Linux's strict overcommit accounting).
 void* reserve_memory(std::size_t bytes) noexcept;
 /// Gives the pages of [p, p + bytes) back to the system; the range stays reserved.
 void discard_memory(void* p, std::size_t bytes) noexcept;

@@ -2,6 +2,7 @@
 
 #include <cerrno>
 #include <cstdint>
+#include <cstdio>
 
 #if defined(__GLIBC__)
 #include <malloc.h>
@@ -112,7 +113,24 @@ std::error_code write_process_memory(int pid, std::uint64_t remote, const void* 
 #endif
 }
 
+namespace {
+
+// Whether the kernel charges every writable private page against its commit limit when it is
+// mapped (vm.overcommit_memory = 2), MAP_NORESERVE or not.
+bool strict_overcommit() noexcept {
+  std::FILE* f = std::fopen("/proc/sys/vm/overcommit_memory", "r");
+  if (f == nullptr) return false;
+  int mode = 0;
+  const bool read = std::fscanf(f, "%d", &mode) == 1;
+  std::fclose(f);
+  return read && mode == 2;
+}
+
+}  // namespace
+
 void* reserve_memory(std::size_t bytes) noexcept {
+  // Under strict accounting a reservation would take its whole size from the commit limit.
+  if (strict_overcommit()) return nullptr;
   void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   return p == MAP_FAILED ? nullptr : p;

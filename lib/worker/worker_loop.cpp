@@ -215,6 +215,9 @@ void serve(const std::shared_ptr<channel::segment>& seg, int lifeline, const std
       if (ep.in.wait_readable(std::chrono::steady_clock::now() + keep_views) ==
           channel::io_status::timed_out) {
         detail::release_recent_views();
+        // Results read meanwhile are taken back, and a very large one let go.
+        reclaim(lent, shared.lent_released.load(std::memory_order_acquire), result);
+        if (result.capacity() > kept) std::vector<char>().swap(result);
         platform::return_freed_memory();
       }
       if (ep.receive(h, payload) != channel::io_status::ok) leave(0);
