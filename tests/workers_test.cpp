@@ -119,25 +119,34 @@ std::size_t worker_count(mproc::process_pool& pool) {
 
 BOOST_AUTO_TEST_SUITE(workers)
 
+// On demand, so that the second worker starts only when a task waits: the first one is then
+// the constructor's for certain (eagerly, the two initializers race for the marker).
 BOOST_DATA_TEST_CASE_F(mproc_test::clean_check,
-                       the_first_task_runs_while_the_other_workers_still_start,
+                       a_queued_task_runs_on_a_ready_worker_while_another_still_starts,
                        bdata::make(mproc_test::methods_under_test()), method) {
   mproc_test::gate held;
   work::fresh_path marker;
   mproc::pool_options o = mproc_test::options(method, 2);
+  o.start_on_demand = true;
   o.initializer = mproc::bind<work::first_or_wait>(marker.path, held.token());
   mproc::process_pool pool(o);
-  // The second worker cannot finish its initializer before the gate opens.
-  const int first = pool.submit<work::worker_pid>(0).get();
-  held.wait_until_entered();
-  held.release();
-  // Both serve now: a task runs while the other one waits.
   mproc_test::gate busy;
   mproc::future<int> waiting = pool.submit<work::wait_at>(busy.token());
   busy.wait_until_entered();
-  const int other = pool.submit<work::worker_pid>(0).get();
+  // Queued: it starts the second worker, which waits at `held` in its initializer.
+  mproc::future<int> queued = pool.submit<work::worker_pid>(0);
+  held.wait_until_entered();
   busy.release('y');
   BOOST_TEST(waiting.get() == 'y');
+  const int first = queued.get();  // run by the first worker meanwhile
+  held.release();
+  // Both serve now: a task runs while the other one waits.
+  mproc_test::gate busy_again;
+  mproc::future<int> waiting_again = pool.submit<work::wait_at>(busy_again.token());
+  busy_again.wait_until_entered();
+  const int other = pool.submit<work::worker_pid>(0).get();
+  busy_again.release();
+  waiting_again.get();
   BOOST_TEST(other != first);
 }
 
@@ -154,11 +163,13 @@ BOOST_DATA_TEST_CASE_F(mproc_test::clean_check, the_initializers_of_all_workers_
   BOOST_TEST(pool.submit<work::square>(3).get() == 9);
 }
 
+// On demand, so that the failing worker is the second for certain (see above).
 BOOST_DATA_TEST_CASE_F(mproc_test::clean_check,
                        a_worker_that_fails_to_start_after_the_first_stops_the_pool,
                        bdata::make(mproc_test::methods_under_test()), method) {
   work::fresh_path marker;
   mproc::pool_options o = mproc_test::options(method, 2);
+  o.start_on_demand = true;
   o.initializer = mproc::bind<work::first_or_fail>(marker.path);
   mproc::process_pool pool(o);
   const auto stopped = [](const mproc::start_error& e) {
