@@ -152,15 +152,14 @@ void segment::mark_worker_gone() noexcept {
 
 namespace {
 
-// Says once per process, under MPROC_DEBUG, why large messages take the rings.
-void tell_no_direct_copies(int pid, const std::error_code& ec) {
-  static std::atomic<bool> told{false};
+// Writes `line` to stderr under MPROC_DEBUG, the first time `told` is set only.
+void tell_once(std::atomic<bool>& told, const std::string& line) {
   if (std::getenv("MPROC_DEBUG") == nullptr || told.exchange(true)) return;
-  std::fprintf(stderr,
-               "mproc: large messages go through shared memory: the system refuses direct copies "
-               "to and from worker %d (process_vm_readv: %s)\n",
-               pid, platform::explain_refusal(ec).c_str());
+  std::fprintf(stderr, "mproc: %s\n", line.c_str());
 }
+
+// Up to this much of a payload is trusted at once; beyond it, memory grows with what arrives.
+constexpr std::uint64_t trusted_bytes = std::uint64_t{128} << 20;
 
 }  // namespace
 
@@ -170,19 +169,19 @@ std::error_code segment::try_direct_copies(int pid, const std::string& secret) {
       pid, header_->probe_address.load(std::memory_order_acquire), copy.data(), copy.size());
   if (!ec && copy != secret) ec = std::make_error_code(std::errc::bad_address);
   if (ec) {
-    tell_no_direct_copies(pid, ec);
+    static std::atomic<bool> told{false};
+    tell_once(told,
+              "large messages go through shared memory: the system refuses direct copies "
+              "to and from worker " +
+                  std::to_string(pid) + " (process_vm_readv: " + platform::explain_refusal(ec) +
+                  ")");
     return ec;
   }
   direct_ = direct_link{pid, true, 0, header_};
   header_->direct.store(1, std::memory_order_release);
-  if (std::getenv("MPROC_DEBUG") != nullptr) {
-    static std::atomic<bool> told{false};
-    if (!told.exchange(true)) {
-      std::fprintf(stderr,
-                   "mproc: messages from %llu bytes are copied directly between processes\n",
-                   static_cast<unsigned long long>(direct_threshold));
-    }
-  }
+  static std::atomic<bool> told{false};
+  tell_once(told, "messages from " + std::to_string(direct_threshold) +
+                      " bytes are copied directly between processes");
   return {};
 }
 
@@ -272,11 +271,10 @@ io_status endpoint::fetch(message_header& header, std::vector<char>& payload,
     return serialization_error("cannot read a result of " + std::to_string(header.size) +
                                " bytes from its worker's memory: " + why);
   };
-  constexpr std::uint64_t trusted = std::uint64_t{128} << 20;
   try {
     for (std::uint64_t done = 0; done < header.size;) {
-      const auto step = static_cast<std::size_t>(
-          std::min<std::uint64_t>(header.size - done, std::max<std::uint64_t>(trusted, done)));
+      const auto step = static_cast<std::size_t>(std::min<std::uint64_t>(
+          header.size - done, std::max<std::uint64_t>(trusted_bytes, done)));
       const auto at = static_cast<std::size_t>(done);
       detail::grow_buffer(payload, at + step);
       payload.resize(at + step);
@@ -309,14 +307,12 @@ io_status endpoint::receive(message_header& header, std::vector<char>& payload,
     if (header.kind == message_kind::result) return fetch(header, payload, deadline);
     throw serialization_error("cannot read a message: a direct copy of an unexpected kind");
   }
-  // Up to this much is trusted at once; beyond it, memory grows with what actually arrives.
-  constexpr std::uint64_t trusted = std::uint64_t{128} << 20;
   try {
     std::uint64_t remaining = header.size;
     while (remaining > 0) {
       const std::size_t at = payload.size();
       const auto step = static_cast<std::size_t>(
-          std::min<std::uint64_t>(remaining, std::max<std::uint64_t>(trusted, at)));
+          std::min<std::uint64_t>(remaining, std::max<std::uint64_t>(trusted_bytes, at)));
       detail::grow_buffer(payload, at + step);
       if (const io_status s = in.read_append(payload, step, deadline); s != io_status::ok) {
         return s;
