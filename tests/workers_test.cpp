@@ -77,6 +77,10 @@ int first_or_fail(std::string marker) {
   throw std::runtime_error("no model for this worker");
 }
 int wait_at(std::string gate) { return mproc_test::pass_gate(gate); }
+int pid_after(std::string gate) {
+  mproc_test::pass_gate(gate);
+  return mproc_test::current_pid();
+}
 
 // An initializer for two workers: the first to run it returns only once the other runs it too
 // (each opens one end of the FIFO `fifo`, which returns once the other end is open).
@@ -140,14 +144,14 @@ BOOST_DATA_TEST_CASE_F(mproc_test::clean_check,
   BOOST_TEST(waiting.get() == 'y');
   const int first = queued.get();  // run by the first worker meanwhile
   held.release();
-  // Both serve now: a task runs while the other one waits.
+  // Both serve now: a task runs in one while the other one waits in the other.
   mproc_test::gate busy_again;
-  mproc::future<int> waiting_again = pool.submit<work::wait_at>(busy_again.token());
+  mproc::future<int> waiting_again = pool.submit<work::pid_after>(busy_again.token());
   busy_again.wait_until_entered();
   const int other = pool.submit<work::worker_pid>(0).get();
   busy_again.release();
-  waiting_again.get();
-  BOOST_TEST(other != first);
+  BOOST_TEST(other != waiting_again.get());
+  BOOST_TEST(first > 0);
 }
 
 BOOST_TEST_DECORATOR(*boost::unit_test::precondition(mproc_test::posix_only{"a FIFO"}))
