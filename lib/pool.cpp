@@ -69,17 +69,31 @@ struct received {
   channel::io_status status = channel::io_status::ok;
   channel::message_header reply;
   std::vector<char> payload;
-  std::exception_ptr error;  // the receive threw (a malformed message)
+  std::shared_ptr<void> object;  // the result, read straight into it (then `payload` is empty)
+  std::exception_ptr error;      // the receive threw (a malformed message)
 };
 
-received receive_answer(channel::endpoint ep, std::chrono::steady_clock::time_point deadline) {
+// Receives the answer to `task` (or whatever the worker sent instead).
+received receive_answer(channel::endpoint ep, const task_state& task,
+                        std::chrono::steady_clock::time_point deadline) {
   received r;
+  channel::result_sink sink{task.block(), nullptr};
   try {
-    r.status = ep.receive(r.reply, r.payload, deadline);
+    r.status = ep.receive(r.reply, r.payload, deadline, &sink);
   } catch (...) {
     r.error = std::current_exception();
   }
+  r.object = std::move(sink.object);
   return r;
+}
+
+// Completes `task` with the result `r` brought.
+void set_result(task_state& task, received& r) {
+  if (r.object != nullptr) {
+    task.set_object(std::move(r.object));
+  } else {
+    task.set_value(std::move(r.payload));
+  }
 }
 
 using launch::failure_to_exception;
@@ -94,7 +108,7 @@ class pool_engine {
   pool_engine& operator=(const pool_engine&) = delete;
 
   std::shared_ptr<task_state> enqueue(std::uint64_t key, std::string_view name, std::uint32_t count,
-                                      std::vector<char> payload);
+                                      std::vector<char> payload, const detail::block_result* block);
   void shutdown(bool wait, bool cancel_pending);
   void end_workers(bool kill);
   std::size_t workers() const noexcept { return workers_.size(); }
@@ -557,7 +571,7 @@ void pool_engine::collect_direct(worker& w, task_state& task) {
     ep.emplace(w.proc->endpoint());
     deadline = deadline_of(w);
   }
-  received r = receive_answer(*ep, deadline);
+  received r = receive_answer(*ep, task, deadline);
   const bool answered = !r.error && r.status == channel::io_status::ok &&
                         (r.reply.kind == channel::message_kind::result ||
                          r.reply.kind == channel::message_kind::failure);
@@ -579,7 +593,7 @@ void pool_engine::collect_direct(worker& w, task_state& task) {
   }
   // `w` may be gone from here on: its driver has nothing left to wait for.
   if (r.reply.kind == channel::message_kind::result) {
-    task.set_value(std::move(r.payload));
+    set_result(task, r);
   } else {
     task.set_error(failure_to_exception(r.reply, r.payload));
   }
@@ -697,7 +711,10 @@ bool pool_engine::closing() {
 void pool_engine::collect(worker& w) {
   std::optional<received> answer;
   answer.swap(w.handed);
-  received r = answer ? std::move(*answer) : receive_answer(w.proc->endpoint(), deadline_of(w));
+  // Only this thread changes w.sent now, and it holds the task in flight.
+  received r = answer
+                   ? std::move(*answer)
+                   : receive_answer(w.proc->endpoint(), *w.sent.front().task.state, deadline_of(w));
   settle(w, r);
 }
 
@@ -723,7 +740,7 @@ void pool_engine::settle(worker& w, received& r) {
       finish_head(w);
     }
     if (r.reply.kind == channel::message_kind::result) {
-      state->set_value(std::move(r.payload));
+      set_result(*state, r);
     } else {
       state->set_error(failure_to_exception(r.reply, r.payload));
     }
@@ -794,11 +811,12 @@ void pool_engine::stop(worker& w) {
 }
 
 std::shared_ptr<task_state> pool_engine::enqueue(std::uint64_t key, std::string_view name,
-                                                 std::uint32_t count, std::vector<char> payload) {
+                                                 std::uint32_t count, std::vector<char> payload,
+                                                 const detail::block_result* block) {
   // With its reference counts (and a vtable pointer) beside it.
   static_assert(sizeof(task_state) + 4 * sizeof(void*) <= task_block_bytes,
                 "a task state no longer fits a block of task memory");
-  auto state = std::allocate_shared<task_state>(task_allocator<task_state>{}, count, name);
+  auto state = std::allocate_shared<task_state>(task_allocator<task_state>{}, count, name, block);
   worker* w = nullptr;
   std::optional<channel::endpoint> ep;
   channel::message_header h;
@@ -927,8 +945,9 @@ mproc::start_method process_pool::start_method() const noexcept { return engine_
 
 std::shared_ptr<detail::task_state> process_pool::enqueue(std::uint64_t key, std::string_view name,
                                                           std::uint32_t count,
-                                                          std::vector<char> payload) {
-  return engine_->enqueue(key, name, count, std::move(payload));
+                                                          std::vector<char> payload,
+                                                          const detail::block_result* block) {
+  return engine_->enqueue(key, name, count, std::move(payload), block);
 }
 
 }  // namespace mproc

@@ -460,6 +460,113 @@ BOOST_AUTO_TEST_CASE(a_header_that_lies_about_its_size_does_not_allocate_it) {
   BOOST_TEST(payload.capacity() <= (std::size_t{128} << 20));
 }
 
+#if !defined(_WIN32)
+// A result lent by the worker's side: the parent reads the pieces of memory it names, here in
+// this same process. One block of one call goes straight into a result object of the type the
+// task state expects; anything else into the payload; a list of pieces that does not add up is
+// a corrupt channel.
+BOOST_AUTO_TEST_CASE(a_lent_result_is_read_straight_into_its_object_and_a_bad_one_is_refused) {
+  auto seg = new_segment(std::size_t{1} << 16);
+  const std::string secret = "the worker's proof";
+  seg->header().probe_address.store(reinterpret_cast<std::uintptr_t>(secret.data()));
+  BOOST_TEST_REQUIRE(!seg->try_direct_copies(static_cast<int>(::getpid()), secret));
+  ch::endpoint parent = seg->parent_endpoint();
+  ch::endpoint worker = seg->worker_endpoint();
+
+  std::vector<double> values(std::size_t{1} << 17);  // 1 MiB
+  for (std::size_t i = 0; i < values.size(); ++i) values[i] = static_cast<double>(i) / 3;
+  const std::uint64_t count = values.size();
+  const auto* bytes = reinterpret_cast<const char*>(values.data());
+  const std::uint64_t size = sizeof count + values.size() * sizeof(double);
+  ch::message_header h = header_for(size);
+  h.kind = ch::message_kind::result;
+  std::uint64_t word = 0;  // the count the worker's side announces; read after lend returns
+  const auto lend = [&](const ch::message_header& header, std::uint64_t announced) {
+    word = announced;
+    BOOST_TEST_REQUIRE((worker.lend(header, {{reinterpret_cast<const char*>(&word), 8},
+                                             {bytes, size - 8 - 100},
+                                             {bytes + size - 8 - 100, 100}}) == ch::io_status::ok));
+  };
+  const auto* doubles = mproc::detail::block_result_of<std::vector<double>>();
+  std::vector<char> payload;
+  ch::message_header got;
+
+  lend(h, count);
+  ch::result_sink sink{doubles, nullptr};
+  BOOST_TEST_REQUIRE(
+      (parent.receive(got, payload, ch::ring::no_deadline(), &sink) == ch::io_status::ok));
+  BOOST_TEST(payload.empty());
+  BOOST_TEST_REQUIRE(sink.object != nullptr);
+  BOOST_TEST((*static_cast<std::vector<double>*>(sink.object.get()) == values));
+  BOOST_TEST(seg->header().lent_released.load() == h.id + 1);
+  BOOST_TEST((got.code & ch::code_direct) == 0);
+
+  // Without a type, or with a count that disagrees with the size: the bytes as they are.
+  for (const auto& [type, announced] :
+       {std::pair{doubles, count + 1}, std::pair{doubles, count - 1},
+        std::pair{decltype(doubles){nullptr}, count}}) {
+    lend(h, announced);
+    sink = ch::result_sink{type, nullptr};
+    BOOST_TEST_REQUIRE(
+        (parent.receive(got, payload, ch::ring::no_deadline(), &sink) == ch::io_status::ok));
+    BOOST_TEST(sink.object == nullptr);
+    BOOST_TEST_REQUIRE(payload.size() == size);
+    std::uint64_t first = 0;
+    std::memcpy(&first, payload.data(), sizeof first);
+    BOOST_TEST(first == announced);
+    BOOST_TEST(std::memcmp(payload.data() + 8, bytes, size - 8) == 0);
+  }
+
+  // Pieces that add up to more or less than the header says, or too many or none of them.
+  for (const std::uint64_t claimed : {size - 1, size + 1, std::uint64_t{1} << 50}) {
+    ch::message_header lie = header_for(claimed);
+    lie.kind = ch::message_kind::result;
+    lend(lie, count);
+    sink = ch::result_sink{doubles, nullptr};
+    BOOST_CHECK_THROW(parent.receive(got, payload, ch::ring::no_deadline(), &sink),
+                      mproc::serialization_error);
+  }
+  for (const std::uint64_t pieces : {std::uint64_t{0}, std::uint64_t{5}}) {
+    ch::message_header lie = header_for(0);
+    lie.kind = ch::message_kind::result;
+    lie.code = ch::code_direct;
+    ch::seal(lie);
+    BOOST_TEST_REQUIRE(
+        (worker.out.write(reinterpret_cast<const char*>(&lie), sizeof lie) == ch::io_status::ok));
+    BOOST_TEST_REQUIRE((worker.out.write(reinterpret_cast<const char*>(&pieces), sizeof pieces) ==
+                        ch::io_status::ok));
+    BOOST_CHECK_THROW(parent.receive(got, payload), mproc::serialization_error);
+  }
+}
+
+// A lent result whose size lies (a petabyte of elements, its count agreeing) is refused without
+// allocating it: the reads fail where the worker has no such memory.
+BOOST_AUTO_TEST_CASE(a_lent_result_that_lies_about_its_size_does_not_allocate_it) {
+  auto seg = new_segment(std::size_t{1} << 16);
+  const std::string secret = "the worker's proof";
+  seg->header().probe_address.store(reinterpret_cast<std::uintptr_t>(secret.data()));
+  BOOST_TEST_REQUIRE(!seg->try_direct_copies(static_cast<int>(::getpid()), secret));
+  ch::endpoint parent = seg->parent_endpoint();
+  ch::endpoint worker = seg->worker_endpoint();
+  const std::uint64_t elements = std::uint64_t{1} << 47;  // of 8 bytes: a petabyte
+  // Where the elements are said to be, nothing is mapped.
+  void* gone = ::mmap(nullptr, 1 << 16, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  BOOST_TEST_REQUIRE(gone != MAP_FAILED);
+  BOOST_TEST_REQUIRE(::munmap(gone, 1 << 16) == 0);
+  ch::message_header h = header_for(8 + elements * 8);
+  h.kind = ch::message_kind::result;
+  BOOST_TEST_REQUIRE(
+      (worker.lend(h, {{reinterpret_cast<const char*>(&elements), 8},
+                       {static_cast<const char*>(gone), elements * 8}}) == ch::io_status::ok));
+  ch::result_sink sink{mproc::detail::block_result_of<std::vector<double>>(), nullptr};
+  std::vector<char> payload;
+  // Under the sanitizers an allocation of the announced size would end the test at once.
+  BOOST_CHECK_THROW(parent.receive(h, payload, ch::ring::no_deadline(), &sink),
+                    mproc::serialization_error);
+  BOOST_TEST(sink.object == nullptr);
+}
+#endif
+
 BOOST_AUTO_TEST_CASE(a_malformed_failure_report_is_a_serialization_error) {
   const std::vector<char> good = ch::encode_failure("std::runtime_error", "boom");
   const ch::failure_text f = ch::decode_failure(good.data(), good.size());

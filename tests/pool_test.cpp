@@ -25,6 +25,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace bdata = boost::unit_test::data;
@@ -39,6 +40,25 @@ int add(int a, int b) { return a + b; }
 int worker_pid() { return mproc_test::current_pid(); }
 std::vector<char> echo_bytes(std::vector<char> bytes) { return bytes; }
 std::string greet(const std::string& name) { return "hello " + name; }
+// Large results of every shape: one block of 1, 4 and 8-byte elements, and values that are not
+// one block (the codec writes them through an archive, or as a count and several blocks).
+std::string text_of(std::size_t n) {
+  std::string s(n, '\0');
+  for (std::size_t i = 0; i < n; ++i) s[i] = static_cast<char>('a' + (i * 7 + n) % 26);
+  return s;
+}
+std::vector<int> ints_of(std::size_t n) {
+  std::vector<int> v(n);
+  for (std::size_t i = 0; i < n; ++i) v[i] = static_cast<int>(i * 2654435761U + n);
+  return v;
+}
+std::vector<double> doubles_of(std::size_t n) {
+  std::vector<double> v(n);
+  for (std::size_t i = 0; i < n; ++i) v[i] = static_cast<double>(i) * 0.5 + static_cast<double>(n);
+  return v;
+}
+std::vector<std::string> texts_of(std::size_t n) { return {text_of(n), text_of(n / 2 + 1)}; }
+std::pair<std::vector<int>, std::string> pair_of(std::size_t n) { return {ints_of(n), text_of(n)}; }
 void do_nothing(int /*x*/) {}
 // A lock that the test process holds in another thread while a pool starts.
 std::mutex held_elsewhere;
@@ -184,6 +204,31 @@ BOOST_DATA_TEST_CASE_F(clean_check, every_message_size_class_crosses_intact, bda
     for (std::size_t i = 0; i < n; ++i) v[i] = static_cast<char>((i * 131) ^ (i >> 11) ^ n);
     const std::vector<char> back = pool.submit<tasks::echo_bytes>(v).get();
     BOOST_TEST((back == v), "an echo of " << n << " bytes came back as " << back.size());
+  }
+}
+
+BOOST_DATA_TEST_CASE_F(clean_check, large_results_of_every_shape_cross_intact, bdata::make(methods),
+                       method) {
+  // A large result of one call that is one block is read straight into the caller's result,
+  // any other large result into a buffer first: each shape, below and above 256 KiB, and a map
+  // whose chunks carry several large results each.
+  mproc::process_pool pool(options(method));
+  constexpr std::size_t threshold = std::size_t{256} << 10;
+  for (const std::size_t bytes : {threshold - 9, threshold - 8, threshold, threshold + 3,
+                                  threshold + 8, std::size_t{5} << 20}) {
+    BOOST_TEST_CONTEXT("about " << bytes << " bytes") {
+      BOOST_TEST(pool.submit<tasks::text_of>(bytes).get() == tasks::text_of(bytes));
+      BOOST_TEST((pool.submit<tasks::ints_of>(bytes / 4).get() == tasks::ints_of(bytes / 4)));
+      BOOST_TEST((pool.submit<tasks::doubles_of>(bytes / 8).get() == tasks::doubles_of(bytes / 8)));
+      BOOST_TEST((pool.submit<tasks::texts_of>(bytes).get() == tasks::texts_of(bytes)));
+      BOOST_TEST((pool.submit<tasks::pair_of>(bytes / 4).get() == tasks::pair_of(bytes / 4)));
+    }
+  }
+  const std::vector<std::size_t> sizes{threshold / 8, threshold / 8 + 1, std::size_t{1} << 20, 3};
+  const std::vector<std::vector<double>> mapped = pool.map<tasks::doubles_of>(sizes, 2);
+  BOOST_TEST_REQUIRE(mapped.size() == sizes.size());
+  for (std::size_t i = 0; i < sizes.size(); ++i) {
+    BOOST_TEST((mapped[i] == tasks::doubles_of(sizes[i])), "map item " << i);
   }
 }
 

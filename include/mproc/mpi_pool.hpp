@@ -63,7 +63,8 @@ class mpi_pool : public detail::encoded_pool<mpi_pool> {
   friend class detail::encoded_pool<mpi_pool>;
 
   std::shared_ptr<detail::task_state> enqueue(std::uint64_t key, std::string_view name,
-                                              std::uint32_t count, std::vector<char> payload);
+                                              std::uint32_t count, std::vector<char> payload,
+                                              const detail::block_result* block = nullptr);
 
   std::unique_ptr<detail::mpi_engine> engine_;
   int uncaught_at_start_ = std::uncaught_exceptions();

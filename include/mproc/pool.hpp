@@ -107,7 +107,8 @@ class process_pool : public detail::encoded_pool<process_pool> {
   friend struct detail::pool_access;
 
   std::shared_ptr<detail::task_state> enqueue(std::uint64_t key, std::string_view name,
-                                              std::uint32_t count, std::vector<char> payload);
+                                              std::uint32_t count, std::vector<char> payload,
+                                              const detail::block_result* block = nullptr);
 
   std::unique_ptr<detail::pool_engine> engine_;
   int uncaught_at_start_ = std::uncaught_exceptions();

@@ -98,7 +98,7 @@ constexpr bool check_process() {
 /// Runs `F` on the arguments at `data` and writes its exit code (an `int`) to `out`.
 template <auto F>
 void run_as_process(const char* data, std::size_t size, std::vector<char>& out,
-                    std::uint32_t /*count*/) {
+                    std::uint32_t /*count*/, lent_block* /*lent*/) {
   with_argument_reader<F>(data, size, [&](auto& in) {
     auto args = read_arguments<F>(in);
     int code = 0;

@@ -1,5 +1,6 @@
 #include "channel/channel.hpp"
 
+#include "assert.hpp"
 #include "platform/memory.hpp"
 #include "platform/process.hpp"
 #include "platform/refusal.hpp"
@@ -241,24 +242,73 @@ std::optional<io_status> endpoint::land(message_header& header, const char* payl
   return out.write(reinterpret_cast<const char*>(&header), sizeof header);
 }
 
-io_status endpoint::lend(message_header header, const char* bytes) {
+io_status endpoint::lend(message_header header, std::initializer_list<piece> pieces) {
+  // What the ring carries after the header: the number of pieces, then each one's address and
+  // size (empty pieces left out).
+  std::array<std::uint64_t, 1 + 2 * max_lent_pieces> list{};
+  std::size_t n = 0;
+  for (const piece& p : pieces) {
+    if (p.size == 0) continue;
+    MPROC_ASSERT(n < max_lent_pieces, "a result lent in too many pieces");
+    list[1 + 2 * n] = static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(p.data));
+    list[2 + 2 * n] = p.size;
+    ++n;
+  }
+  list[0] = n;
   header.code = static_cast<std::uint16_t>(header.code | code_direct);
   seal(header);
   if (const io_status s = out.write(reinterpret_cast<const char*>(&header), sizeof header);
       s != io_status::ok) {
     return s;
   }
-  const auto address = static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(bytes));
-  return out.write(reinterpret_cast<const char*>(&address), sizeof address);
+  return out.write(reinterpret_cast<const char*>(list.data()), (1 + 2 * n) * sizeof list[0]);
 }
 
-// Reads a result its worker lent: the ring has the address of its bytes in the worker's
-// memory. Memory grows with what the reads bring, as for a ring's payload; the worker may reuse
-// its bytes once `lent_released` says so.
-io_status endpoint::fetch(message_header& header, std::vector<char>& payload,
-                          std::chrono::steady_clock::time_point deadline) {
+namespace {
+
+// A piece of a lent result in the worker's memory.
+struct remote_piece {
   std::uint64_t address = 0;
-  if (const io_status s = in.read(reinterpret_cast<char*>(&address), sizeof address, deadline);
+  std::uint64_t size = 0;
+};
+
+// Reads `size` bytes of the lent result made of `pieces`, from byte `from` of it on, into `to`.
+std::error_code read_lent(int pid, const std::vector<remote_piece>& pieces, std::uint64_t from,
+                          char* to, std::uint64_t size) {
+  for (const remote_piece& p : pieces) {
+    if (size == 0) break;
+    if (from >= p.size) {
+      from -= p.size;
+      continue;
+    }
+    const std::uint64_t n = std::min(p.size - from, size);
+    if (const std::error_code ec =
+            platform::read_process_memory(pid, p.address + from, to, static_cast<std::size_t>(n))) {
+      return ec;
+    }
+    to += n;
+    size -= n;
+    from = 0;
+  }
+  return {};
+}
+
+// The size of the next read of a message of `size` bytes of which `done` have arrived: what is
+// left, up to what is trusted or has arrived already, so that memory grows with what arrives.
+std::uint64_t next_step(std::uint64_t size, std::uint64_t done) {
+  return std::min<std::uint64_t>(size - done, std::max<std::uint64_t>(trusted_bytes, done));
+}
+
+}  // namespace
+
+// Reads a result its worker lent: the ring has the addresses of its pieces in the worker's
+// memory. A result of one call of the sink's type goes straight into a new result object;
+// anything else into `payload`. Memory grows with what the reads bring, as for a ring's
+// payload; the worker may reuse the pieces once `lent_released` says so.
+io_status endpoint::fetch(message_header& header, std::vector<char>& payload,
+                          std::chrono::steady_clock::time_point deadline, result_sink* sink) {
+  std::uint64_t count = 0;
+  if (const io_status s = in.read(reinterpret_cast<char*>(&count), sizeof count, deadline);
       s != io_status::ok) {
     return s;
   }
@@ -267,23 +317,64 @@ io_status endpoint::fetch(message_header& header, std::vector<char>& payload,
         "cannot read a message: its worker lent a result that was not agreed (the channel is "
         "corrupt)");
   }
+  if (count == 0 || count > max_lent_pieces) {
+    throw serialization_error("cannot read a message: its worker lent a result in " +
+                              std::to_string(count) + " pieces (the channel is corrupt)");
+  }
+  std::vector<remote_piece> pieces(static_cast<std::size_t>(count));
+  if (const io_status s = in.read(reinterpret_cast<char*>(pieces.data()),
+                                  pieces.size() * sizeof(remote_piece), deadline);
+      s != io_status::ok) {
+    return s;
+  }
+  std::uint64_t total = 0;
+  for (const remote_piece& p : pieces) {
+    if (p.size > header.size - total) total = header.size + 1;  // also stops an overflow
+    if (total > header.size) break;
+    total += p.size;
+  }
+  if (total != header.size) {
+    throw serialization_error(
+        "cannot read a message: the pieces of a lent result do not add up to its size (the "
+        "channel is corrupt)");
+  }
+  const int pid = direct->pid;
   const auto failed = [&](const std::string& why) {
     return serialization_error("cannot read a result of " + std::to_string(header.size) +
                                " bytes from its worker's memory: " + why);
   };
   try {
-    for (std::uint64_t done = 0; done < header.size;) {
-      const auto step = static_cast<std::size_t>(std::min<std::uint64_t>(
-          header.size - done, std::max<std::uint64_t>(trusted_bytes, done)));
-      const auto at = static_cast<std::size_t>(done);
-      detail::grow_buffer(payload, at + step);
-      payload.resize(at + step);
-      const std::error_code ec =
-          platform::read_process_memory(direct->pid, address + done, payload.data() + at, step);
-      if (ec == std::errc::no_such_process) return io_status::peer_gone;
-      if (ec) throw failed(platform::explain_refusal(ec));
-      done += step;
+    std::error_code ec;
+    const detail::block_result* type = sink != nullptr ? sink->type : nullptr;
+    std::uint64_t elements = 0;
+    if (type != nullptr && header.count == 1 && header.size >= sizeof elements &&
+        (header.size - sizeof elements) % type->element_size == 0) {
+      ec = read_lent(pid, pieces, 0, reinterpret_cast<char*>(&elements), sizeof elements);
     }
+    const std::uint64_t body = header.size - sizeof elements;
+    if (!ec && type != nullptr && elements != 0 && elements == body / type->element_size) {
+      // Room for what is trusted at first; it grows with what arrives.
+      std::shared_ptr<void> object =
+          type->make(std::min<std::uint64_t>(elements, trusted_bytes / type->element_size));
+      for (std::uint64_t done = 0; done < body && !ec;) {
+        const std::uint64_t step = next_step(body, done);  // a multiple of the element size
+        char* data = type->resize(object.get(), (done + step) / type->element_size);
+        ec = read_lent(pid, pieces, sizeof elements + done, data + done, step);
+        done += step;
+      }
+      if (!ec) sink->object = std::move(object);
+    } else {
+      for (std::uint64_t done = 0; done < header.size && !ec;) {
+        const std::uint64_t step = next_step(header.size, done);
+        const auto at = static_cast<std::size_t>(done);
+        detail::grow_buffer(payload, at + static_cast<std::size_t>(step));
+        payload.resize(at + static_cast<std::size_t>(step));
+        ec = read_lent(pid, pieces, done, payload.data() + at, step);
+        done += step;
+      }
+    }
+    if (ec == std::errc::no_such_process) return io_status::peer_gone;
+    if (ec) throw failed(platform::explain_refusal(ec));
   } catch (const std::bad_alloc&) {
     throw failed("out of memory");
   } catch (const std::length_error&) {
@@ -295,7 +386,7 @@ io_status endpoint::fetch(message_header& header, std::vector<char>& payload,
 }
 
 io_status endpoint::receive(message_header& header, std::vector<char>& payload,
-                            std::chrono::steady_clock::time_point deadline) {
+                            std::chrono::steady_clock::time_point deadline, result_sink* sink) {
   if (const io_status s = in.read(reinterpret_cast<char*>(&header), sizeof header, deadline);
       s != io_status::ok) {
     return s;
@@ -304,20 +395,17 @@ io_status endpoint::receive(message_header& header, std::vector<char>& payload,
   payload.clear();
   if ((header.code & code_direct) != 0) {
     if (header.kind == message_kind::task) return io_status::ok;  // it is in the landing area
-    if (header.kind == message_kind::result) return fetch(header, payload, deadline);
+    if (header.kind == message_kind::result) return fetch(header, payload, deadline, sink);
     throw serialization_error("cannot read a message: a direct copy of an unexpected kind");
   }
   try {
-    std::uint64_t remaining = header.size;
-    while (remaining > 0) {
+    while (payload.size() < header.size) {
       const std::size_t at = payload.size();
-      const auto step = static_cast<std::size_t>(
-          std::min<std::uint64_t>(remaining, std::max<std::uint64_t>(trusted_bytes, at)));
+      const auto step = static_cast<std::size_t>(next_step(header.size, at));
       detail::grow_buffer(payload, at + step);
       if (const io_status s = in.read_append(payload, step, deadline); s != io_status::ok) {
         return s;
       }
-      remaining -= step;
     }
   } catch (const std::bad_alloc&) {
     throw serialization_error("cannot receive a message of " + std::to_string(header.size) +

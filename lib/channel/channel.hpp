@@ -10,11 +10,16 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <initializer_list>
 #include <memory>
 #include <optional>
 #include <string>
 #include <system_error>
 #include <vector>
+
+namespace mproc::detail {
+struct block_result;
+}
 
 namespace mproc::channel {
 
@@ -24,6 +29,21 @@ inline constexpr std::uint64_t direct_threshold = std::uint64_t{256} << 10;
 /// A flag in a header's `code`: the payload is not in the ring. A task's is in the worker's
 /// landing area already; for a result, the ring holds the address of the worker's copy.
 inline constexpr std::uint16_t code_direct = 0x8000;
+
+/// A run of bytes in this process's memory.
+struct piece {
+  const char* data = nullptr;
+  std::uint64_t size = 0;
+};
+/// A lent result is made of at most this many pieces of the worker's memory.
+inline constexpr std::size_t max_lent_pieces = 4;
+
+/// Where the parent may read a lent result straight into instead of a byte buffer: a result
+/// of one block (see `detail::block_result`).
+struct result_sink {
+  const detail::block_result* type = nullptr;  ///< the result's type; null: into the payload
+  std::shared_ptr<void> object;                ///< the result, if it was read into one
+};
 
 /// Control block at the start of each segment. Both processes write it: nothing in it is
 /// trusted for a size or an index (see `ring`).
@@ -146,9 +166,10 @@ struct endpoint {
   /// Seals `header` and sends it with its payload of `header.size` bytes (in the parent, a large
   /// task's payload goes straight into the worker's landing area where it can).
   io_status send(message_header header, const char* payload);
-  /// In the worker: sends the result `header` whose `header.size` bytes stay at `bytes` until
-  /// the parent has read them (`segment_header::lent_released`).
-  io_status lend(message_header header, const char* bytes);
+  /// In the worker: sends the result `header` whose `header.size` bytes are `pieces` (in
+  /// order, at most `max_lent_pieces`), which stay in place until the parent has read them
+  /// (`segment_header::lent_released`).
+  io_status lend(message_header header, std::initializer_list<piece> pieces);
   /// Returns whether a message with `payload_size` bytes of payload can be sent without waiting.
   bool fits(std::size_t payload_size) const noexcept {
     return out.free_space() >= sizeof(message_header) + payload_size;
@@ -159,14 +180,16 @@ struct endpoint {
   /// bytes arrive, so a header that lies about the size cannot make it allocate much.
   ///
   /// A task whose payload landed (`code_direct`, in the worker) comes with an empty `payload`:
-  /// its bytes are in the landing area.
+  /// its bytes are in the landing area. A lent result of one call of `sink`'s type is read
+  /// into `sink->object` instead of `payload` (in the parent).
   io_status receive(message_header& header, std::vector<char>& payload,
-                    std::chrono::steady_clock::time_point deadline = ring::no_deadline());
+                    std::chrono::steady_clock::time_point deadline = ring::no_deadline(),
+                    result_sink* sink = nullptr);
 
  private:
   std::optional<io_status> land(message_header& header, const char* payload);
   io_status fetch(message_header& header, std::vector<char>& payload,
-                  std::chrono::steady_clock::time_point deadline);
+                  std::chrono::steady_clock::time_point deadline, result_sink* sink);
 };
 
 }  // namespace mproc::channel

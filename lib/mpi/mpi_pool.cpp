@@ -382,9 +382,11 @@ std::size_t mpi_pool::nodes() const noexcept { return engine_->nodes(); }
 
 std::size_t mpi_pool::workers_on(std::size_t node) const { return engine_->workers_on(node); }
 
+// Results come as messages: `block` is for results read from a worker's memory.
 std::shared_ptr<detail::task_state> mpi_pool::enqueue(std::uint64_t key, std::string_view name,
                                                       std::uint32_t count,
-                                                      std::vector<char> payload) {
+                                                      std::vector<char> payload,
+                                                      const detail::block_result* /*block*/) {
   return engine_->enqueue(key, name, count, std::move(payload));
 }
 

@@ -42,7 +42,7 @@ outcome fail(channel::failure_code code, const std::string& type, const std::str
 
 // Runs the task `h` names on `args`; its encoded result or failure replaces `out`.
 outcome run_task(const channel::message_header& h, const char* args, std::size_t size,
-                 std::vector<char>& out) {
+                 std::vector<char>& out, detail::lent_block* lent) {
   out.clear();
   const registry::entry* task = registry::find(h.key);
   if (task == nullptr) {
@@ -50,7 +50,7 @@ outcome run_task(const channel::message_header& h, const char* args, std::size_t
                 "the worker has no task with this key (is it running a different binary?)", out);
   }
   try {
-    task->run(args, size, out, h.count);
+    task->run(args, size, out, h.count, lent);
   } catch (const detail::decode_failure& f) {
     const detail::exception_text cause = detail::describe_exception(f.cause);
     return fail(channel::failure_code::decode_failed, cause.type,
@@ -88,10 +88,12 @@ struct landing_area {
   landing_area& operator=(const landing_area&) = delete;
 };
 
-// A result whose bytes the application reads from this worker's memory.
+// A result whose bytes the application reads from this worker's memory: its encoded bytes,
+// and the result itself where a block of it is lent as it is.
 struct lent_result {
   std::uint64_t id = 0;
   std::vector<char> bytes;
+  std::shared_ptr<const void> owner;
 };
 
 // Takes back the lent results the application has read (`released` is the last one's id + 1);
@@ -122,7 +124,7 @@ void reclaim(std::deque<lent_result>& lent, std::uint64_t released, std::vector<
   }
   std::vector<char> out;
   try {
-    function->run(args.data(), args.size(), out, 1);
+    function->run(args.data(), args.size(), out, 1, nullptr);
   } catch (const detail::decode_failure& f) {
     const detail::exception_text cause = detail::describe_exception(f.cause);
     std::fprintf(stderr, "mproc process: cannot decode the arguments of '%.*s': %s: %s\n",
@@ -146,8 +148,8 @@ void reclaim(std::deque<lent_result>& lent, std::uint64_t released, std::vector<
 bool active() noexcept { return g_active; }
 
 channel::message_header answer(const channel::message_header& task, const char* args,
-                               std::size_t size, std::vector<char>& out) {
-  const outcome o = run_task(task, args, size, out);
+                               std::size_t size, std::vector<char>& out, detail::lent_block* lent) {
+  const outcome o = run_task(task, args, size, out, lent);
   channel::message_header reply;
   reply.kind = o.kind;
   reply.code = static_cast<std::uint16_t>(o.code);
@@ -155,6 +157,13 @@ channel::message_header answer(const channel::message_header& task, const char* 
   reply.key = task.key;
   reply.count = task.count;
   reply.size = out.size();
+  if (lent != nullptr && lent->owner != nullptr) {
+    if (o.kind == channel::message_kind::result) {
+      reply.size += lent->size;
+    } else {
+      lent->owner = nullptr;  // encoding it failed after all
+    }
+  }
   return reply;
 }
 
@@ -230,18 +239,28 @@ void serve(const std::shared_ptr<channel::segment>& seg, int lifeline, const std
     const bool landed = (h.code & channel::code_direct) != 0;
     if (landed && (landing.base == nullptr || h.size > landing_bytes)) leave(3);
     reclaim(lent, shared.lent_released.load(std::memory_order_acquire), result);
+    // Once the application copies directly, a large block of a result is lent from the
+    // result's own memory, not copied into `result` first.
+    const bool lending = shared.direct.load(std::memory_order_acquire) != 0;
+    detail::lent_block block;
+    if (lending) block.min_size = channel::direct_threshold;
     const channel::message_header reply =
-        landed ? answer(h, landing.base, static_cast<std::size_t>(h.size), result)
-               : answer(h, payload.data(), payload.size(), result);
+        landed ? answer(h, landing.base, static_cast<std::size_t>(h.size), result, &block)
+               : answer(h, payload.data(), payload.size(), result, &block);
     if (landed) {
       shared.landed_done.fetch_add(1, std::memory_order_release);
       if (h.size > kept) platform::discard_memory(landing.base, static_cast<std::size_t>(h.size));
     }
     channel::io_status sent = channel::io_status::ok;
     if (reply.kind == channel::message_kind::result && reply.size >= channel::direct_threshold &&
-        shared.direct.load(std::memory_order_acquire) != 0) {
-      sent = ep.lend(reply, result.data());
-      lent.push_back({reply.id, std::move(result)});
+        lending) {
+      const char* bytes = result.data();
+      sent = block.owner == nullptr
+                 ? ep.lend(reply, {{bytes, result.size()}})
+                 : ep.lend(reply, {{bytes, block.at},
+                                   {block.data, block.size},
+                                   {bytes + block.at, result.size() - block.at}});
+      lent.push_back({reply.id, std::move(result), std::move(block.owner)});
       result = {};
     } else {
       sent = ep.send(reply, result.data());

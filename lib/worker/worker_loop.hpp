@@ -3,6 +3,8 @@
 
 #include "channel/channel.hpp"
 
+#include <mproc/detail/codec.hpp>
+
 #include <cstddef>
 #include <memory>
 #include <string>
@@ -30,9 +32,11 @@ inline constexpr std::size_t secret_size = 32;
 [[noreturn]] void serve_spawned(const std::string& token);
 
 /// Runs the task message `task` on its `size` bytes of arguments at `args` and returns the
-/// header of its answer (a result or a failure), whose payload replaces `out`.
+/// header of its answer (a result or a failure), whose payload replaces `out`; with `lent`, a
+/// large block of the result may stay in its own memory (the header's size counts it).
 channel::message_header answer(const channel::message_header& task, const char* args,
-                               std::size_t size, std::vector<char>& out);
+                               std::size_t size, std::vector<char>& out,
+                               detail::lent_block* lent = nullptr);
 
 /// Returns whether this process runs the worker loop.
 bool active() noexcept;

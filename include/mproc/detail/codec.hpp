@@ -65,6 +65,56 @@ struct raw_block<std::vector<U>>
 template <>
 struct raw_block<std::string> : std::true_type {};
 
+/// How a result that is one block of elements (`std::vector` of arithmetic values,
+/// `std::string`) is read straight into its own memory: the raw codec writes it as its element
+/// count (8 bytes) followed by the elements.
+struct block_result {
+  std::size_t element_size;
+  /// Returns a new, empty result with room reserved for `elements` elements.
+  std::shared_ptr<void> (*make)(std::uint64_t elements);
+  /// Resizes the result `object` to `elements` elements (its new memory mapped ahead) and
+  /// returns the address of the first.
+  char* (*resize)(void* object, std::uint64_t elements);
+};
+
+/// Returns how a result of type `T` is read straight into its memory, or null for a type that
+/// is not one block.
+template <class T>
+const block_result* block_result_of() noexcept {
+  if constexpr (raw_block<T>::value) {
+    static constexpr block_result type{
+        sizeof(typename T::value_type),
+        [](std::uint64_t elements) -> std::shared_ptr<void> {
+          auto v = std::make_shared<T>();
+          v->reserve(static_cast<std::size_t>(elements));
+          return v;
+        },
+        [](void* object, std::uint64_t elements) {
+          auto& v = *static_cast<T*>(object);
+          const auto n = static_cast<std::size_t>(elements);
+          if (n > v.capacity()) v.reserve(n);
+          if (n > v.size()) {
+            prefault_buffer(v.data() + v.size(), (n - v.size()) * sizeof(typename T::value_type));
+          }
+          v.resize(n);
+          return reinterpret_cast<char*>(v.data());
+        }};
+    return &type;
+  } else {
+    return nullptr;
+  }
+}
+
+/// In a worker: a block of a result left in the result's own memory instead of being copied
+/// into its encoded bytes, where the channel can lend it to the application as it is.
+struct lent_block {
+  std::size_t min_size = SIZE_MAX;    ///< set by the worker: blocks from this size are lent
+  std::shared_ptr<const void> owner;  ///< the result that holds the block; null if none is lent
+  const char* data = nullptr;         ///< the block's bytes, in `owner`
+  std::size_t size = 0;               ///< their number
+  std::size_t at = 0;                 ///< where in the encoded bytes the block goes
+};
+
 /// Types that write themselves as raw bytes with `raw_put(raw_writer&)` and read themselves
 /// back with `raw_get(raw_reader&)`: handles such as `shared_array`.
 template <class T>

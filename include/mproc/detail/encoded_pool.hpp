@@ -19,7 +19,7 @@
 namespace mproc::detail {
 
 /// The submit and map family of a pool `Pool` that provides `enqueue(key, name, count,
-/// payload)` and `workers()`.
+/// payload, block)` and `workers()`.
 template <class Pool>
 class encoded_pool {
  public:
@@ -34,8 +34,9 @@ class encoded_pool {
     std::vector<char> payload;
     with_argument_writer<F>(
         payload, [&](auto& out) { write_arguments<F>(out, std::forward<Args>(args)...); });
-    return future_access::make<result_of<F>>(
-        self().enqueue(task_entry<F>::key, task_name<F>(), 1, std::move(payload)));
+    return future_access::make<result_of<F>>(self().enqueue(task_entry<F>::key, task_name<F>(), 1,
+                                                            std::move(payload),
+                                                            block_result_of<result_of<F>>()));
   }
 
   /// Runs `F` on every element of `items` (any input range) and returns the results in input

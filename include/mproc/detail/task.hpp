@@ -128,9 +128,10 @@ constexpr bool check_task() {
 }
 
 /// Runs `count` calls of `F`, reading their arguments from the `size` bytes at `data` and
-/// appending their results to `out`.
+/// appending their results to `out`; with `lent`, a large block of a single result may stay
+/// in the result's memory instead (see `lent_block`).
 using invoker = void (*)(const char* data, std::size_t size, std::vector<char>& out,
-                         std::uint32_t count);
+                         std::uint32_t count, lent_block* lent);
 
 /// Records a task under `name` (its key is the name's digest, xor `salt`); returns the key.
 /// Two different functions under one key are reported when a pool or `init` starts.
@@ -177,13 +178,45 @@ void with_argument_reader(const char* data, std::size_t size, Fn&& f) {
   }
 }
 
+// Runs one call of `F` whose result is one block, and lends the block if it is large enough:
+// `out` gets only its element count. Returns false (nothing run) where a call is not that.
+template <auto F, class Reader>
+bool invoke_lending(Reader& in, std::vector<char>& out, std::uint32_t count, lent_block* lent) {
+  using result = result_of<F>;
+  if constexpr (raw_block<result>::value) {
+    if (lent == nullptr || count != 1) return false;
+    auto r = std::make_shared<const result>(std::apply(F, read_arguments<F>(in)));
+    const std::size_t bytes = r->size() * sizeof(typename result::value_type);
+    try {
+      if (bytes < lent->min_size) {
+        with_writer<true>(out, [&](auto& writer) { put(writer, *r); });
+        return true;
+      }
+      const auto elements = static_cast<std::uint64_t>(r->size());
+      const auto* n = reinterpret_cast<const char*>(&elements);
+      out.insert(out.end(), n, n + sizeof elements);
+    } catch (...) {
+      throw encode_failure{std::current_exception()};
+    }
+    lent->data = reinterpret_cast<const char*>(r->data());
+    lent->size = bytes;
+    lent->at = out.size();
+    lent->owner = std::move(r);
+    return true;
+  } else {
+    return false;
+  }
+}
+
 template <auto F>
-void invoke(const char* data, std::size_t size, std::vector<char>& out, std::uint32_t count) {
+void invoke(const char* data, std::size_t size, std::vector<char>& out, std::uint32_t count,
+            lent_block* lent) {
   using result = result_of<F>;
   with_argument_reader<F>(data, size, [&](auto& in) {
     if constexpr (std::is_void_v<result>) {
       for (std::uint32_t i = 0; i < count; ++i) std::apply(F, read_arguments<F>(in));
     } else {
+      if (invoke_lending<F>(in, out, count, lent)) return;
       with_writer<raw_codec<result>>(out, [&](auto& writer) {
         for (std::uint32_t i = 0; i < count; ++i) {
           const result r = std::apply(F, read_arguments<F>(in));
@@ -204,7 +237,7 @@ void set_worker_state(std::shared_ptr<void> object, const std::type_info& type);
 /// Runs the initializer `F` once: what it returns becomes this worker's state.
 template <auto F>
 void initialize(const char* data, std::size_t size, std::vector<char>& /*out*/,
-                std::uint32_t /*count*/) {
+                std::uint32_t /*count*/, lent_block* /*lent*/) {
   using result = std::remove_cvref_t<typename traits_of<F>::result>;
   with_argument_reader<F>(data, size, [](auto& in) {
     auto args = read_arguments<F>(in);

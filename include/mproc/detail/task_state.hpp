@@ -16,6 +16,8 @@
 
 namespace mproc::detail {
 
+struct block_result;
+
 /// Hands what a done-callback of task `task` threw to the callback error handler.
 void report_callback_failure(std::string_view task, std::exception_ptr error) noexcept;
 
@@ -38,9 +40,11 @@ class task_state {
   };
 
   /// Creates the state of a task named `name` (static storage) that is waiting to run `count`
-  /// calls.
-  explicit task_state(std::uint32_t count, std::string_view name = {}) noexcept
-      : count_(count), name_(name) {}
+  /// calls; with `block`, a result that arrives as one block may be read straight into a result
+  /// object (`set_object`).
+  explicit task_state(std::uint32_t count, std::string_view name = {},
+                      const block_result* block = nullptr) noexcept
+      : count_(count), name_(name), block_(block) {}
 
   /// Marks the task as started; false if it was cancelled first.
   bool try_start();
@@ -54,7 +58,8 @@ class task_state {
   void set_value(std::vector<char> bytes);
   /// Completes the task with an error.
   void set_error(std::exception_ptr error);
-  /// Completes the task with a result object that never left this process (a thread pool's).
+  /// Completes the task with its result as an object: a thread pool's, or one read straight
+  /// into (see `block`).
   void set_object(std::shared_ptr<void> object);
 
   /// Returns whether the task is complete (value, error or cancelled).
@@ -79,6 +84,8 @@ class task_state {
   std::chrono::nanoseconds ran() const noexcept {
     return std::chrono::nanoseconds(ran_.load(std::memory_order_relaxed));
   }
+  /// Returns how its result may be read straight into a result object, or null.
+  const block_result* block() const noexcept { return block_; }
   /// Returns how many calls the task holds.
   std::uint32_t count() const noexcept { return count_; }
   /// Runs `callback` once the task completes (at once, in this thread, if it already has). An
@@ -106,6 +113,7 @@ class task_state {
 
   const std::uint32_t count_;
   const std::string_view name_;
+  const block_result* const block_;
   std::atomic<std::int64_t> ran_{0};  // nanoseconds
   mutable mutex mutex_;
   mutable std::condition_variable done_cv_;
