@@ -206,6 +206,7 @@ class pool_engine {
 
 pool_engine::pool_engine(const pool_options& options) : options_(options) {
   registry::check();
+  channel::check_direct_copies_setting();
   const start_method method = launch::resolve(options.start);
   launch::check_startable(method, "a pool");
   if (options.workers > max_workers) {

@@ -232,6 +232,45 @@ BOOST_DATA_TEST_CASE_F(clean_check, large_results_of_every_shape_cross_intact, b
   }
 }
 
+BOOST_FIXTURE_TEST_CASE(direct_copies_are_turned_off_and_on_by_their_variable, clean_check) {
+  // Large messages cross intact either way, and the first pool with each setting says which
+  // way they went (MPROC_DEBUG; once per process and kind of line). 1 copies directly even
+  // where that is slower (under Wine), which is what tests the Windows copies there.
+  mproc_test::set_env("MPROC_DEBUG", "1");
+  for (const auto& [setting, told] :
+       {std::pair{"0", "large messages go through shared memory: MPROC_DIRECT_COPIES=0"},
+        std::pair{"1", "bytes are copied directly between processes"}}) {
+    BOOST_TEST_CONTEXT("MPROC_DIRECT_COPIES=" << setting) {
+      mproc_test::set_env("MPROC_DIRECT_COPIES", setting);
+      mproc_test::captured_stderr err;
+      {
+        mproc::process_pool pool(options(mproc::start_method::spawn, 1));
+        // Twice the same size: where the worker commits its landing area as large tasks come
+        // (Windows), the second one lands.
+        for (const std::size_t n :
+             {std::size_t{1} << 18, std::size_t{3} << 20, std::size_t{3} << 20}) {
+          std::vector<char> v(n);
+          for (std::size_t i = 0; i < n; ++i) v[i] = static_cast<char>(i * 31 + (i >> 9));
+          BOOST_TEST((pool.submit<tasks::echo_bytes>(v).get() == v));
+          BOOST_TEST((pool.submit<tasks::doubles_of>(n).get() == tasks::doubles_of(n)));
+        }
+      }
+      const std::string text = err.text();
+      BOOST_TEST(text.find(told) != std::string::npos, text);
+    }
+  }
+  mproc_test::set_env("MPROC_DIRECT_COPIES", "yes");
+  try {
+    mproc::process_pool pool(options(mproc::start_method::spawn, 1));
+    BOOST_FAIL("a bad MPROC_DIRECT_COPIES was accepted");
+  } catch (const std::invalid_argument& e) {
+    BOOST_TEST(std::string(e.what()).find("MPROC_DIRECT_COPIES: 'yes' is neither 0") !=
+               std::string::npos);
+  }
+  mproc_test::unset_env("MPROC_DIRECT_COPIES");
+  mproc_test::unset_env("MPROC_DEBUG");
+}
+
 BOOST_DATA_TEST_CASE_F(clean_check, a_throwing_task_becomes_remote_error_and_the_pool_goes_on,
                        bdata::make(methods), method) {
   mproc::process_pool pool(options(method));

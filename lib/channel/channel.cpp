@@ -128,6 +128,7 @@ std::shared_ptr<segment> segment::open(const std::string& address, std::error_co
 
 segment::~segment() {
   unlink();
+  platform::close_memory_peer(direct_.peer);
   for (const platform::wake_handle w : wakers_) platform::close_wake_handle(w);
 }
 
@@ -164,21 +165,61 @@ constexpr std::uint64_t trusted_bytes = std::uint64_t{128} << 20;
 
 }  // namespace
 
+namespace {
+
+constexpr const char* direct_copies_variable = "MPROC_DIRECT_COPIES";
+
+// What MPROC_DIRECT_COPIES asks for: "1" direct copies wherever the system allows them, "0"
+// none; unset or empty, where they are faster than shared memory. Null for any other value.
+const char* direct_copies_setting() {
+  const char* value = std::getenv(direct_copies_variable);
+  if (value == nullptr || *value == '\0') return "";
+  const std::string_view v(value);
+  return v == "0" || v == "1" ? value : nullptr;
+}
+
+}  // namespace
+
+void check_direct_copies_setting() {
+  if (direct_copies_setting() == nullptr) {
+    throw std::invalid_argument(std::string(direct_copies_variable) + ": '" +
+                                std::getenv(direct_copies_variable) +
+                                "' is neither 0 (large messages go through shared memory) nor 1 "
+                                "(copied directly where the system allows it)");
+  }
+}
+
 std::error_code segment::try_direct_copies(int pid, const std::string& secret) {
+  const char* setting = direct_copies_setting();
+  const std::string_view wanted = setting != nullptr ? setting : "";
+  const char* slow = platform::slow_process_memory();
+  if (wanted == "0" || (wanted.empty() && slow != nullptr)) {
+    static std::atomic<bool> told{false};
+    tell_once(told, "large messages go through shared memory: " +
+                        (wanted == "0" ? std::string(direct_copies_variable) + "=0"
+                                       : std::string(slow) + " (" + direct_copies_variable +
+                                             "=1 copies directly all the same)"));
+    return std::make_error_code(std::errc::operation_canceled);
+  }
+  platform::memory_peer peer = platform::no_memory_peer;
+  std::error_code ec = platform::open_memory_peer(pid, peer);
   std::string copy(secret.size(), '\0');
-  std::error_code ec = platform::read_process_memory(
-      pid, header_->probe_address.load(std::memory_order_acquire), copy.data(), copy.size());
+  if (!ec) {
+    ec = platform::read_process_memory(peer, header_->probe_address.load(std::memory_order_acquire),
+                                       copy.data(), copy.size());
+  }
   if (!ec && copy != secret) ec = std::make_error_code(std::errc::bad_address);
   if (ec) {
+    platform::close_memory_peer(peer);
     static std::atomic<bool> told{false};
     tell_once(told,
               "large messages go through shared memory: the system refuses direct copies "
               "to and from worker " +
-                  std::to_string(pid) + " (process_vm_readv: " + platform::explain_refusal(ec) +
+                  std::to_string(pid) + " (reading its memory: " + platform::explain_refusal(ec) +
                   ")");
     return ec;
   }
-  direct_ = direct_link{pid, true, 0, header_};
+  direct_ = direct_link{peer, true, 0, header_};
   header_->direct.store(1, std::memory_order_release);
   static std::atomic<bool> told{false};
   tell_once(told, "messages from " + std::to_string(direct_threshold) +
@@ -229,7 +270,7 @@ std::optional<io_status> endpoint::land(message_header& header, const char* payl
   }
   if (shared.worker_gone.load(std::memory_order_acquire) != 0) return io_status::peer_gone;
   const std::error_code ec =
-      platform::write_process_memory(d.pid, shared.landing_address.load(std::memory_order_acquire),
+      platform::write_process_memory(d.peer, shared.landing_address.load(std::memory_order_acquire),
                                      payload, static_cast<std::size_t>(header.size));
   if (ec == std::errc::no_such_process) return io_status::peer_gone;
   if (ec) {
@@ -273,8 +314,8 @@ struct remote_piece {
 };
 
 // Reads `size` bytes of the lent result made of `pieces`, from byte `from` of it on, into `to`.
-std::error_code read_lent(int pid, const std::vector<remote_piece>& pieces, std::uint64_t from,
-                          char* to, std::uint64_t size) {
+std::error_code read_lent(platform::memory_peer peer, const std::vector<remote_piece>& pieces,
+                          std::uint64_t from, char* to, std::uint64_t size) {
   for (const remote_piece& p : pieces) {
     if (size == 0) break;
     if (from >= p.size) {
@@ -282,8 +323,8 @@ std::error_code read_lent(int pid, const std::vector<remote_piece>& pieces, std:
       continue;
     }
     const std::uint64_t n = std::min(p.size - from, size);
-    if (const std::error_code ec =
-            platform::read_process_memory(pid, p.address + from, to, static_cast<std::size_t>(n))) {
+    if (const std::error_code ec = platform::read_process_memory(peer, p.address + from, to,
+                                                                 static_cast<std::size_t>(n))) {
       return ec;
     }
     to += n;
@@ -312,7 +353,7 @@ io_status endpoint::fetch(message_header& header, std::vector<char>& payload,
       s != io_status::ok) {
     return s;
   }
-  if (direct == nullptr || direct->pid < 0) {
+  if (direct == nullptr || direct->peer == platform::no_memory_peer) {
     throw serialization_error(
         "cannot read a message: its worker lent a result that was not agreed (the channel is "
         "corrupt)");
@@ -338,7 +379,7 @@ io_status endpoint::fetch(message_header& header, std::vector<char>& payload,
         "cannot read a message: the pieces of a lent result do not add up to its size (the "
         "channel is corrupt)");
   }
-  const int pid = direct->pid;
+  const platform::memory_peer peer = direct->peer;
   const auto failed = [&](const std::string& why) {
     return serialization_error("cannot read a result of " + std::to_string(header.size) +
                                " bytes from its worker's memory: " + why);
@@ -349,7 +390,7 @@ io_status endpoint::fetch(message_header& header, std::vector<char>& payload,
     std::uint64_t elements = 0;
     if (type != nullptr && header.count == 1 && header.size >= sizeof elements &&
         (header.size - sizeof elements) % type->element_size == 0) {
-      ec = read_lent(pid, pieces, 0, reinterpret_cast<char*>(&elements), sizeof elements);
+      ec = read_lent(peer, pieces, 0, reinterpret_cast<char*>(&elements), sizeof elements);
     }
     const std::uint64_t body = header.size - sizeof elements;
     if (!ec && type != nullptr && elements != 0 && elements == body / type->element_size) {
@@ -359,7 +400,7 @@ io_status endpoint::fetch(message_header& header, std::vector<char>& payload,
       for (std::uint64_t done = 0; done < body && !ec;) {
         const std::uint64_t step = next_step(body, done);  // a multiple of the element size
         char* data = type->resize(object.get(), (done + step) / type->element_size);
-        ec = read_lent(pid, pieces, sizeof elements + done, data + done, step);
+        ec = read_lent(peer, pieces, sizeof elements + done, data + done, step);
         done += step;
       }
       if (!ec) sink->object = std::move(object);
@@ -369,7 +410,7 @@ io_status endpoint::fetch(message_header& header, std::vector<char>& payload,
         const auto at = static_cast<std::size_t>(done);
         detail::grow_buffer(payload, at + static_cast<std::size_t>(step));
         payload.resize(at + static_cast<std::size_t>(step));
-        ec = read_lent(pid, pieces, done, payload.data() + at, step);
+        ec = read_lent(peer, pieces, done, payload.data() + at, step);
         done += step;
       }
     }

@@ -4,6 +4,7 @@
 
 #include "channel/message.hpp"
 #include "channel/ring.hpp"
+#include "platform/memory.hpp"
 
 #include <array>
 #include <atomic>
@@ -67,13 +68,16 @@ struct segment_header {
 
 /// The parent's state of direct copies with one worker (its own memory, not the segment's).
 struct direct_link {
-  int pid = -1;              ///< the worker, once the probe passed; else -1
+  platform::memory_peer peer = platform::no_memory_peer;  ///< the worker, once the probe passed
   bool landing = false;      ///< tasks may land (false again after a refusal)
   std::uint64_t landed = 0;  ///< tasks landed so far
   segment_header* header = nullptr;
 };
 
 struct endpoint;
+
+/// Throws `std::invalid_argument` if MPROC_DIRECT_COPIES is set to anything but 0, 1 or nothing.
+void check_direct_copies_setting();
 
 /// A mapped shared-memory segment for one worker: memory without a name that the worker gets by
 /// descriptor where the system has it (Linux), else created owner-only under an unpredictable
@@ -121,7 +125,8 @@ class segment {
   void mark_worker_gone() noexcept;
   /// In the parent, after the worker `pid` proved itself: from now on large payloads are copied
   /// straight to and from its memory, if the system lets this process read its copy of
-  /// `secret`. Returns why not (and says so on stderr under MPROC_DEBUG), or nothing.
+  /// `secret`. Returns why not (and says so on stderr under MPROC_DEBUG), or nothing. Called
+  /// once per segment.
   std::error_code try_direct_copies(int pid, const std::string& secret);
 
   /// Returns the parent's view: writes tasks, reads results.

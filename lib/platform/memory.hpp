@@ -22,18 +22,38 @@ void exclude_from_fork(void* p, std::size_t bytes) noexcept;
 /// Undoes `exclude_from_fork` for [p, p + bytes), before the memory goes back to the heap.
 void include_in_fork(void* p, std::size_t bytes) noexcept;
 
-/// Copies `bytes` bytes at `remote` in the process `pid` (a descendant of this one) to `local`.
-/// ESRCH: it has ended; EFAULT: nothing is mapped there; EPERM, ENOSYS: the system refuses.
-std::error_code read_process_memory(int pid, std::uint64_t remote, void* local,
+/// Another process whose memory this one reads and writes: its pid, or on Windows a handle.
+using memory_peer = std::intptr_t;
+/// A `memory_peer` that is no process.
+inline constexpr memory_peer no_memory_peer = -1;
+/// Opens the process `pid` (a child of this one that has not ended) for reading and writing
+/// its memory; on failure returns why and leaves `peer` alone.
+std::error_code open_memory_peer(int pid, memory_peer& peer) noexcept;
+/// Closes what `open_memory_peer` opened.
+void close_memory_peer(memory_peer peer) noexcept;
+
+/// Returns why copies with another process's memory are slower than shared memory here (under
+/// Wine, whose server makes each one), or null where they are not.
+const char* slow_process_memory() noexcept;
+
+/// Copies `bytes` bytes at `remote` in the process `peer` to `local`. ESRCH: it has ended;
+/// EFAULT: nothing is mapped there; EPERM, ENOSYS: the system refuses.
+std::error_code read_process_memory(memory_peer peer, std::uint64_t remote, void* local,
                                     std::size_t bytes) noexcept;
-/// Copies `bytes` bytes from `local` to `remote` in the process `pid`; errors as for reading.
-std::error_code write_process_memory(int pid, std::uint64_t remote, const void* local,
+/// Copies `bytes` bytes from `local` to `remote` in the process `peer`; errors as for reading.
+std::error_code write_process_memory(memory_peer peer, std::uint64_t remote, const void* local,
                                      std::size_t bytes) noexcept;
 
 /// Reserves `bytes` of address space, readable and writable, whose pages exist only once
 /// written (and again after `discard_memory`); null if the system refuses, or would charge
 /// the whole size at once (Linux's strict overcommit accounting).
 void* reserve_memory(std::size_t bytes) noexcept;
+/// Whether another process may write into reserved memory at once (its pages come when
+/// written); where not (Windows), only into what `commit_memory` committed.
+bool memory_maps_on_write() noexcept;
+/// Makes [p, p + bytes), the start of a reservation, writable by other processes; false if the
+/// system refuses.
+bool commit_memory(void* p, std::size_t bytes) noexcept;
 /// Gives the pages of [p, p + bytes) back to the system; the range stays reserved.
 void discard_memory(void* p, std::size_t bytes) noexcept;
 /// Makes the heap keep large blocks that are freed, for the next allocation of their size

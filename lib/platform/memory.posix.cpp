@@ -93,8 +93,18 @@ std::error_code copy_with(copy_call call, int pid, std::uint64_t remote, const v
 
 }  // namespace
 
-std::error_code read_process_memory(int pid, std::uint64_t remote, void* local,
+const char* slow_process_memory() noexcept { return nullptr; }
+
+std::error_code open_memory_peer(int pid, memory_peer& peer) noexcept {
+  peer = pid;  // reused only once the worker is reaped and the pid space wrapped around
+  return {};
+}
+
+void close_memory_peer(memory_peer /*peer*/) noexcept {}
+
+std::error_code read_process_memory(memory_peer peer, std::uint64_t remote, void* local,
                                     std::size_t bytes) noexcept {
+  const auto pid = static_cast<int>(peer);
 #ifdef __linux__
   return copy_with(::process_vm_readv, pid, remote, local, bytes);
 #else
@@ -103,8 +113,9 @@ std::error_code read_process_memory(int pid, std::uint64_t remote, void* local,
 #endif
 }
 
-std::error_code write_process_memory(int pid, std::uint64_t remote, const void* local,
+std::error_code write_process_memory(memory_peer peer, std::uint64_t remote, const void* local,
                                      std::size_t bytes) noexcept {
+  const auto pid = static_cast<int>(peer);
 #ifdef __linux__
   return copy_with(::process_vm_writev, pid, remote, local, bytes);
 #else
@@ -135,6 +146,10 @@ void* reserve_memory(std::size_t bytes) noexcept {
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   return p == MAP_FAILED ? nullptr : p;
 }
+
+bool memory_maps_on_write() noexcept { return true; }
+
+bool commit_memory(void* /*p*/, std::size_t /*bytes*/) noexcept { return true; }
 
 void discard_memory(void* p, std::size_t bytes) noexcept {
   (void)::madvise(p, bytes, MADV_DONTNEED);  // the pages read as zero again

@@ -190,11 +190,14 @@ void serve(const std::shared_ptr<channel::segment>& seg, int lifeline, const std
   // a task fills it. Reading the secret here (it lives as long as this loop) tells the
   // application that it may.
   const landing_area landing;
+  // What the application may write there: all of it where pages come when written; elsewhere
+  // (Windows) what is committed, which grows to fit each large task that came through the ring.
+  std::size_t landable =
+      landing.base != nullptr && platform::memory_maps_on_write() ? landing_bytes : 0;
   channel::segment_header& shared = seg->header();
   shared.landing_address.store(reinterpret_cast<std::uintptr_t>(landing.base),
                                std::memory_order_relaxed);
-  shared.landing_capacity.store(landing.base != nullptr ? landing_bytes : 0,
-                                std::memory_order_relaxed);
+  shared.landing_capacity.store(landable, std::memory_order_relaxed);
   shared.probe_address.store(reinterpret_cast<std::uintptr_t>(secret.data()),
                              std::memory_order_relaxed);
 
@@ -237,7 +240,18 @@ void serve(const std::shared_ptr<channel::segment>& seg, int lifeline, const std
     if (h.kind == channel::message_kind::run) run_process(h, payload);
     if (h.kind != channel::message_kind::task) leave(3);
     const bool landed = (h.code & channel::code_direct) != 0;
-    if (landed && (landing.base == nullptr || h.size > landing_bytes)) leave(3);
+    if (landed && (landing.base == nullptr || h.size > landable)) leave(3);
+    if (!landed && landing.base != nullptr && h.size >= channel::direct_threshold &&
+        h.size > landable && h.size <= landing_bytes) {
+      // Committed in whole MiB, so that a task of about the same size lands next time.
+      constexpr std::size_t unit = std::size_t{1} << 20;
+      const std::size_t want =
+          std::min(landing_bytes, (static_cast<std::size_t>(h.size) + unit - 1) / unit * unit);
+      if (platform::commit_memory(landing.base, want)) {
+        landable = want;
+        shared.landing_capacity.store(landable, std::memory_order_release);
+      }
+    }
     reclaim(lent, shared.lent_released.load(std::memory_order_acquire), result);
     // Once the application copies directly, a large block of a result is lent from the
     // result's own memory, not copied into `result` first.
