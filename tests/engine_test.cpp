@@ -182,10 +182,14 @@ class fake_launcher final : public mproc::launch::launcher {
   static bool next(worker& w, mproc::channel::message_header& h, std::vector<char>& payload) {
     mproc::channel::endpoint ep = w.seg->worker_endpoint();
     while (!w.killed) {
-      // A short deadline: the fake has no signal to end it, so it looks for its kill.
+      // A short deadline for the start of a message: the fake has no signal to end it, so it
+      // looks for its kill. None for the rest, as in a real worker: a receive that timed out
+      // in the middle of a message would leave the next one to start inside it.
       const auto s =
-          ep.receive(h, payload, std::chrono::steady_clock::now() + std::chrono::milliseconds(5));
-      if (s == mproc::channel::io_status::ok) return true;
+          ep.in.wait_readable(std::chrono::steady_clock::now() + std::chrono::milliseconds(5));
+      if (s == mproc::channel::io_status::timed_out) continue;
+      return s == mproc::channel::io_status::ok &&
+             ep.receive(h, payload) == mproc::channel::io_status::ok;
     }
     return false;
   }

@@ -181,6 +181,7 @@ const char* direct_copies_setting() {
 }  // namespace
 
 void check_direct_copies_setting() {
+  (void)platform::slow_process_memory();  // settled here, before the pool's threads run
   if (direct_copies_setting() == nullptr) {
     throw std::invalid_argument(std::string(direct_copies_variable) + ": '" +
                                 std::getenv(direct_copies_variable) +

@@ -77,6 +77,7 @@ struct direct_link {
 struct endpoint;
 
 /// Throws `std::invalid_argument` if MPROC_DIRECT_COPIES is set to anything but 0, 1 or nothing.
+/// Called by a pool's constructor.
 void check_direct_copies_setting();
 
 /// A mapped shared-memory segment for one worker: memory without a name that the worker gets by

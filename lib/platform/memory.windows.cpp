@@ -19,9 +19,14 @@ void exclude_from_fork(void* /*p*/, std::size_t /*bytes*/) noexcept {}  // no fo
 void include_in_fork(void* /*p*/, std::size_t /*bytes*/) noexcept {}
 
 const char* slow_process_memory() noexcept {
-  // Wine's ntdll has functions of its own; Windows' has not.
-  HMODULE ntdll = ::GetModuleHandleW(L"ntdll.dll");
-  if (ntdll == nullptr || ::GetProcAddress(ntdll, "wine_get_version") == nullptr) return nullptr;
+  // Wine's ntdll has functions of its own; Windows' has not. Looked up once (the first call
+  // comes from a pool's constructor): the lookup takes the loader's lock, which a thread that
+  // is ending holds while it runs its thread-local destructors.
+  static const bool wine = [] {
+    HMODULE ntdll = ::GetModuleHandleW(L"ntdll.dll");
+    return ntdll != nullptr && ::GetProcAddress(ntdll, "wine_get_version") != nullptr;
+  }();
+  if (!wine) return nullptr;
   return "under Wine, whose server makes every copy between two processes, they are slower than "
          "shared memory";
 }
