@@ -209,6 +209,10 @@ void serve(const std::shared_ptr<channel::segment>& seg, int lifeline, const std
   const std::string proof = secret + platform::build_identity();
   hello.size = proof.size();
   if (ep.send(hello, proof.data()) != channel::io_status::ok) leave(0);
+  // A forked worker's heap is the application's, shared copy-on-write: the blocks it had freed
+  // would be copied page by page when tasks here reuse them. Given back, they come as fresh
+  // pages instead.
+  platform::return_freed_memory();
 
   channel::message_header h;
   // Both buffers are kept from task to task, so that a large message after the first finds its
