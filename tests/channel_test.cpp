@@ -461,15 +461,21 @@ BOOST_AUTO_TEST_CASE(a_header_that_lies_about_its_size_does_not_allocate_it) {
 }
 
 #if !defined(_WIN32)
+// A segment whose parent side copies directly, with this process as its worker.
+std::shared_ptr<ch::segment> direct_segment() {
+  auto seg = new_segment(std::size_t{1} << 16);
+  const std::string secret = "the worker's proof";
+  seg->header().probe_address.store(reinterpret_cast<std::uintptr_t>(secret.data()));
+  BOOST_TEST_REQUIRE(!seg->try_direct_copies(static_cast<int>(::getpid()), secret));
+  return seg;
+}
+
 // A result lent by the worker's side: the parent reads the pieces of memory it names, here in
 // this same process. One block of one call goes straight into a result object of the type the
 // task state expects; anything else into the payload; a list of pieces that does not add up is
 // a corrupt channel.
 BOOST_AUTO_TEST_CASE(a_lent_result_is_read_straight_into_its_object_and_a_bad_one_is_refused) {
-  auto seg = new_segment(std::size_t{1} << 16);
-  const std::string secret = "the worker's proof";
-  seg->header().probe_address.store(reinterpret_cast<std::uintptr_t>(secret.data()));
-  BOOST_TEST_REQUIRE(!seg->try_direct_copies(static_cast<int>(::getpid()), secret));
+  auto seg = direct_segment();
   ch::endpoint parent = seg->parent_endpoint();
   ch::endpoint worker = seg->worker_endpoint();
 
@@ -542,10 +548,7 @@ BOOST_AUTO_TEST_CASE(a_lent_result_is_read_straight_into_its_object_and_a_bad_on
 // A lent result whose size lies (a petabyte of elements, its count agreeing) is refused without
 // allocating it: the reads fail where the worker has no such memory.
 BOOST_AUTO_TEST_CASE(a_lent_result_that_lies_about_its_size_does_not_allocate_it) {
-  auto seg = new_segment(std::size_t{1} << 16);
-  const std::string secret = "the worker's proof";
-  seg->header().probe_address.store(reinterpret_cast<std::uintptr_t>(secret.data()));
-  BOOST_TEST_REQUIRE(!seg->try_direct_copies(static_cast<int>(::getpid()), secret));
+  auto seg = direct_segment();
   ch::endpoint parent = seg->parent_endpoint();
   ch::endpoint worker = seg->worker_endpoint();
   const std::uint64_t elements = std::uint64_t{1} << 47;  // of 8 bytes: a petabyte
