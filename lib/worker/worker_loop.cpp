@@ -245,7 +245,10 @@ void serve(const std::shared_ptr<channel::segment>& seg, int lifeline, const std
     if (h.kind != channel::message_kind::task) leave(3);
     const bool landed = (h.code & channel::code_direct) != 0;
     if (landed && (landing.base == nullptr || h.size > landable)) leave(3);
-    if (!landed && landing.base != nullptr && h.size >= channel::direct_threshold &&
+    // Once the application copies directly, large tasks may land and a large block of a result
+    // is lent from the result's own memory, not copied into `result` first.
+    const bool lending = shared.direct.load(std::memory_order_acquire) != 0;
+    if (lending && !landed && landing.base != nullptr && h.size >= channel::direct_threshold &&
         h.size > landable && h.size <= landing_bytes) {
       // Committed in whole MiB, so that a task of about the same size lands next time.
       constexpr std::size_t unit = std::size_t{1} << 20;
@@ -257,9 +260,6 @@ void serve(const std::shared_ptr<channel::segment>& seg, int lifeline, const std
       }
     }
     reclaim(lent, shared.lent_released.load(std::memory_order_acquire), result);
-    // Once the application copies directly, a large block of a result is lent from the
-    // result's own memory, not copied into `result` first.
-    const bool lending = shared.direct.load(std::memory_order_acquire) != 0;
     detail::lent_block block;
     if (lending) block.min_size = channel::direct_threshold;
     const channel::message_header reply =
