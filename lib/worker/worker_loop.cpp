@@ -157,13 +157,8 @@ channel::message_header answer(const channel::message_header& task, const char* 
   reply.key = task.key;
   reply.count = task.count;
   reply.size = out.size();
-  if (lent != nullptr && lent->owner != nullptr) {
-    if (o.kind == channel::message_kind::result) {
-      reply.size += lent->size;
-    } else {
-      lent->owner = nullptr;  // encoding it failed after all
-    }
-  }
+  // A block is lent only by a call that returned: the answer is its result.
+  if (lent != nullptr && lent->owner != nullptr) reply.size += lent->size;
   return reply;
 }
 
